@@ -1,0 +1,5 @@
+"""``python -m oservices_core``: the same command line as ``oservices``."""
+
+from oservices_core._cli import main
+
+raise SystemExit(main())

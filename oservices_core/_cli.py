@@ -1,0 +1,162 @@
+"""The ``oservices`` command line.
+
+Parsing needs only argparse; each command imports what it uses when it runs,
+so ``oservices --help`` and ``--version`` import neither pydantic nor any plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from oservices_core._version import __version__
+
+if TYPE_CHECKING:
+    from oservices_core._resolve import Resolved
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace], int]
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (2 for bad input)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    return _run(handler, args)
+
+
+def _run(handler: Handler, args: argparse.Namespace) -> int:
+    from oservices_core._errors import OservicesError
+
+    try:
+        return handler(args)
+    except OservicesError as exc:
+        print(f"oservices: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oservices",
+        description="Manage Python services and components: configure, build and run them.",
+    )
+    parser.add_argument("--version", action="version", version=f"oservices {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _config_parser(commands)
+    return parser
+
+
+def _config_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    config = commands.add_parser("config", help="show, explain, check and sample configurations")
+    actions = config.add_subparsers(title="actions", metavar="ACTION")
+    name_help = "a configuration: 'settings', or an import path package.module:Class"
+
+    show = actions.add_parser("show", help="print resolved values (secrets masked)")
+    show.add_argument("name", metavar="NAME", help=name_help)
+    _add_sets(show)
+    show.set_defaults(handler=_show)
+
+    explain = actions.add_parser("explain", help="print a value, its source and what it hides")
+    explain.add_argument("key", metavar="NAME.FIELD", help="the configuration, a dot, the field")
+    _add_sets(explain)
+    explain.set_defaults(handler=_explain)
+
+    sample = actions.add_parser("sample", help="print commented TOML with the defaults")
+    sample.add_argument("name", metavar="NAME", help=name_help)
+    sample.set_defaults(handler=_sample)
+
+    schema = actions.add_parser("schema", help="print the JSON Schema")
+    schema.add_argument("name", metavar="NAME", help=name_help)
+    schema.set_defaults(handler=_schema)
+
+    check = actions.add_parser("check", help="validate a TOML file (exit 0, or 2 with the errors)")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--as", dest="name", metavar="NAME", required=True, help=name_help)
+    check.set_defaults(handler=_check)
+
+
+def _add_sets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME.FIELD=VALUE",
+                        help="an explicit override, above every other layer (repeatable)")
+
+
+def _overrides(sets: list[str]) -> dict[str, str]:
+    from oservices_core._errors import ConfigurationError, Problem
+
+    overrides: dict[str, str] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigurationError(Problem("--set", key, "NAME.FIELD=VALUE",
+                                             repr(item.split("=")[0] + ("=..." if sep else ""))))
+        overrides[key.strip()] = value
+    return overrides
+
+
+def _resolved(name: str, sets: list[str]) -> Resolved:  # type: ignore[type-arg]  # any configuration
+    from oservices_core import _names
+    from oservices_core._resolve import Resolver
+
+    target = _names.find(name)
+    return Resolver(overrides=_overrides(sets)).resolve(target.cls, target.name)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from oservices_core import _names
+
+    if _names.is_settings(args.name):
+        print(_names.render_settings(), end="")
+        return 0
+    print(_names.render_masked(_resolved(args.name, args.sets).value), end="")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from oservices_core import _names
+
+    name, field = _names.split_key(args.key)
+    resolved = _resolved(name, args.sets)
+    provenance = resolved.explain(field)
+    print(f"{resolved.name}.{field} = {provenance.shown()}")
+    print(f"  from: {provenance.source.where(tuple(field.split('.')))}")
+    for source, value in provenance.hidden:
+        print(f"  hides: {source.where(tuple(field.split('.')))} = {provenance.shown(value)}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from oservices_core import _names
+
+    print(_names.render_sample(_names.find(args.name)), end="")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from oservices_core import _names
+
+    schema = _names.find(args.name).cls.model_json_schema()
+    print(json.dumps(schema, indent=2, sort_keys=True))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from oservices_core import _names
+
+    target = _names.find(args.name)
+    target.cls.load(Path(args.file))
+    print(f"{args.file}: a valid {target.name!r} configuration")
+    return 0

@@ -1,0 +1,152 @@
+"""The :class:`Configuration` base class: a pydantic model that dumps and loads TOML."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self, final
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from oservices_core import _toml
+from oservices_core._atomic import write_atomic
+from oservices_core._errors import ConfigurationError, Problem
+from oservices_core._problems import problems_from
+
+if TYPE_CHECKING:
+    from oservices_core._settings import Settings
+
+__all__ = ["Configuration", "FromSettings", "configuration_name", "env_prefix", "read_text"]
+
+_SUFFIX = re.compile(r"_?(configuration|config|conf)$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class FromSettings:
+    """Marks a field whose value derives from the active :class:`Settings`.
+
+    Use it in ``Annotated``: ``port: Annotated[int, FromSettings(lambda s: s.base_port + 1)]``.
+    The derived value sits above the field's default and below every file, the
+    environment and explicit overrides; activating other settings recomputes it.
+    """
+
+    derive: Callable[[Settings], Any]
+
+
+class Configuration(BaseModel):
+    """Base class of every configuration: typed variables that dump to and load from TOML.
+
+    Unknown keys are errors and assignments are validated, so a hook that sets a
+    field gets the same checks as a file. The configuration's name is its
+    ``model_config["title"]`` when set, else its class name in snake case
+    without a ``Configuration``/``Config``/``Conf`` suffix.
+    """
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @classmethod
+    def configuration_name(cls) -> str:
+        """The name files, environment variables and the command line use."""
+        return configuration_name(cls)
+
+    @classmethod
+    def schema_file_name(cls) -> str:
+        """File name of this configuration's JSON Schema, as the ``#:schema`` line names it."""
+        return f"{cls.configuration_name()}.schema.json"
+
+    def to_toml(self, *, include_secrets: bool = False, schema: str | None = None) -> str:
+        """Commented TOML of this configuration.
+
+        Secret fields are left out (a comment names the environment variable to
+        set them with) unless ``include_secrets`` is true. ``schema`` is the
+        ``#:schema`` target, by default the schema file beside the TOML file.
+        """
+        secrets: _toml.Secrets = "reveal" if include_secrets else "omit"
+        return self._render(secrets, schema)[0]
+
+    def _render(self, secrets: _toml.Secrets, schema: str | None = None) -> tuple[str, bool]:
+        cls = type(self)
+        name = cls.configuration_name()
+        head = [
+            f"#:schema {schema or './' + cls.schema_file_name()}",
+            f"# Configuration {name!r} ({cls.__module__}.{cls.__qualname__})",
+            *_toml.comment(cls.__doc__ if cls.__doc__ != Configuration.__doc__ else None),
+            "",
+        ]
+        prefix = env_prefix(name)
+        return _toml.render(self, head=head, secrets=secrets,
+                            env_hint=lambda dotted: prefix + dotted.replace(".", "__").upper())
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "<toml>") -> Self:
+        """Validate TOML text; errors name ``source`` and the line of each key."""
+        data = _toml.loads(text, source)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            def locate(path: tuple[str, ...]) -> str:
+                line = _toml.locate_line(text, path)
+                return f"{source}:{line}" if line else source
+
+            problems = problems_from(exc, cls, locate)
+            raise ConfigurationError(problems, subject=source) from None
+
+    def dump(self, path: str | Path, *, include_secrets: bool = False) -> None:
+        """Write this configuration to ``path`` atomically, and its JSON Schema beside it.
+
+        A file that holds a secret is created with mode 0600. A failure leaves
+        any previous file intact.
+        """
+        path = Path(path)
+        text, secret = self._render("reveal" if include_secrets else "omit")
+        write_atomic(path, text.encode(), mode=0o600 if secret else 0o644)
+        schema = json.dumps(type(self).model_json_schema(), indent=2, sort_keys=True) + "\n"
+        schema_path = path.parent / type(self).schema_file_name()
+        if not schema_path.exists() or schema_path.read_text() != schema:
+            write_atomic(schema_path, schema.encode())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read and validate a TOML file; every problem is reported with its line."""
+        path = Path(path)
+        return cls.from_toml(read_text(path), source=str(path))
+
+
+def read_text(path: Path) -> str:
+    """A file's text, with unreadable, missing or non-UTF-8 files as located errors."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _file_error(path, "an existing file", "no such file",
+                          "check the path, or run `oservices config sample NAME`") from None
+    except IsADirectoryError:
+        raise _file_error(path, "a file", "a directory", "point at the TOML file inside") from None
+    except UnicodeDecodeError as exc:
+        found = f"bytes that are not UTF-8 at offset {exc.start}"
+        raise _file_error(path, "UTF-8 text", found, "save the file as UTF-8") from None
+    except OSError as exc:
+        raise _file_error(path, "a readable file", exc.strerror or str(exc),
+                          "check its permissions") from None
+
+
+def _file_error(path: Path, expected: str, found: str, hint: str) -> ConfigurationError:
+    return ConfigurationError(Problem(str(path), "", expected, found, hint))
+
+
+def configuration_name(cls: type[BaseModel]) -> str:
+    """``model_config['title']``, else the class name in snake case without its suffix."""
+    title = cls.model_config.get("title")
+    if title:
+        return title
+    snake = _CAMEL.sub("_", cls.__name__).lower()
+    return _SUFFIX.sub("", snake) or snake
+
+
+def env_prefix(name: str) -> str:
+    """Prefix of the environment variables of configuration ``name``: ``OSERVICES_NAME__``."""
+    return "OSERVICES_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "__"

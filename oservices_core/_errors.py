@@ -1,0 +1,63 @@
+"""Errors raised on purpose by oservices.
+
+Every error the framework raises on purpose derives from :class:`OservicesError`;
+each subclass also derives from the built-in exception it resembles, so callers
+that already catch ``ValueError`` or ``OSError`` keep working::
+
+    OservicesError
+    └── ConfigurationError (also ValueError)   one or more located problems
+
+A :class:`Problem` is one located complaint: where (a file and line, or an
+environment variable), which dotted key, what was expected, what was found and
+how to fix it. Found values of secret fields are never kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import final
+
+__all__ = ["ConfigurationError", "OservicesError", "Problem"]
+
+
+class OservicesError(Exception):
+    """Root of every error oservices raises on purpose."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located complaint about an input.
+
+    ``where`` is ``"path:line"``, ``"path"``, ``"environment variable NAME"`` or
+    ``"override NAME"``; ``key`` is the dotted key in the configuration.
+    """
+
+    where: str
+    key: str
+    expected: str
+    found: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        key = f" {self.key}:" if self.key else ""
+        text = f"{self.where}:{key} expected {self.expected}, found {self.found}"
+        return f"{text}. {self.hint}" if self.hint else text
+
+
+class ConfigurationError(OservicesError, ValueError):
+    """Input that does not make a valid configuration or settings.
+
+    Carries every problem found at once, so one run shows them all.
+    """
+
+    def __init__(self, problems: list[Problem] | Problem, *, subject: str = "") -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        self.subject = subject
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''}"
+        head = f"{head} in {self.subject}" if self.subject else head
+        return "\n".join([f"{head}:", *(f"  {problem}" for problem in self.problems)])

@@ -1,0 +1,91 @@
+"""Find a configuration class from what the command line names."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, final
+
+from pydantic import BaseModel
+
+from oservices_core import _toml
+from oservices_core._configuration import Configuration, configuration_name
+from oservices_core._errors import ConfigurationError, Problem
+from oservices_core._resolve import settings_layer
+from oservices_core._settings import active_settings
+
+__all__ = ["Target", "find", "is_settings", "render_masked", "render_sample", "render_settings",
+           "split_key"]
+
+_SETTINGS = "settings"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A configuration class and the name it goes by."""
+
+    name: str
+    cls: type[Configuration]
+
+
+def is_settings(name: str) -> bool:
+    """Whether ``name`` means the installation's settings."""
+    return name == _SETTINGS
+
+
+def find(name: str) -> Target:
+    """The configuration named by an import path ``package.module:Class``."""
+    if ":" not in name:
+        raise _not_found(name, "no configuration is registered under this name")
+    module_name, _, attribute = name.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _not_found(name, f"module {module_name!r} cannot be imported ({exc})") from None
+    for part in attribute.split("."):
+        value = getattr(value, part, None)
+    if not (isinstance(value, type) and issubclass(value, Configuration)):
+        raise _not_found(name, f"{attribute!r} in {module_name!r} is not a Configuration class")
+    return Target(configuration_name(value), value)
+
+
+def _not_found(name: str, found: str) -> ConfigurationError:
+    return ConfigurationError(Problem(
+        "command line", name, "a configuration: package.module:Class (or 'settings' to show)", found,
+        hint="check the spelling and that its package is installed",
+    ))
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``NAME.FIELD`` to ``(NAME, FIELD)``; an import path keeps its dots before the colon."""
+    module, colon, rest = key.rpartition(":")
+    name, dot, field = rest.partition(".")
+    if not dot or not field:
+        raise ConfigurationError(Problem("command line", key, "NAME.FIELD", repr(key),
+                                         hint="name the configuration, a dot, then the field"))
+    return (module + colon + name, field)
+
+
+def render_masked(model: Configuration) -> str:
+    """Resolved values as TOML, every secret masked."""
+    return model._render("mask")[0]
+
+
+def render_settings() -> str:
+    """The active settings as TOML, with where each came from."""
+    settings = active_settings()
+    head = ["# Settings (environment prefix OSERVICES_)", ""]
+    return _render(settings, head)
+
+
+def render_sample(target: Target) -> str:
+    """Commented TOML holding the defaults; required fields are shown as comments."""
+    cls = target.cls
+    derived = settings_layer(cls, active_settings()).values
+    return cls.model_construct(**derived)._render("omit")[0]
+
+
+def _render(model: BaseModel, head: list[str]) -> str:
+    return _toml.render(model, head=head, secrets="mask", env_hint=lambda key: key.upper())[0]
+
