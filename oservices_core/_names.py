@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, final
 
@@ -39,6 +41,7 @@ def find(name: str) -> Target:
     if ":" not in name:
         raise _not_found(name, "no configuration is registered under this name")
     module_name, _, attribute = name.partition(":")
+    _importable_here()
     try:
         value: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -48,6 +51,12 @@ def find(name: str) -> Target:
     if not (isinstance(value, type) and issubclass(value, Configuration)):
         raise _not_found(name, f"{attribute!r} in {module_name!r} is not a Configuration class")
     return Target(configuration_name(value), value)
+
+
+def _importable_here() -> None:
+    # Like gunicorn and uvicorn: an import path may name a module in the current directory.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def _not_found(name: str, found: str) -> ConfigurationError:

@@ -55,7 +55,7 @@ def _expected(message: str) -> str:
 def show_found(value: Any, *, secret: bool) -> str:
     """How an offending input is shown: its type only when it is secret, else a short repr."""
     if secret:
-        return f"a {type(value).__name__} (secret, not shown)"
+        return f"a value of type {type(value).__name__} (secret, not shown)"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

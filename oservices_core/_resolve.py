@@ -60,7 +60,7 @@ class Source:
         if self.kind == "environment":
             return f"environment variable {self.detail}"
         if self.kind == "override":
-            return f"override {self.detail}"
+            return self.detail
         return self.kind
 
 
@@ -287,7 +287,7 @@ class Resolver:
             _file_layer(path, explicit=file is not None),
             self._system_layer(name),
             _environment_layer(cls, self._env.get(env_prefix(name), []), problems),
-            _override_layer(cls, self._overrides.get(name, []), problems),
+            _override_layer(cls, name, self._overrides.get(name, []), problems),
         ]
         if problems:
             raise ConfigurationError(problems, subject=f"configuration {name!r}")
@@ -369,17 +369,18 @@ def _environment_layer(cls: type[BaseModel], variables: list[tuple[str, str]],
     return layer
 
 
-def _override_layer(cls: type[BaseModel], items: list[tuple[str, Any]],
+def _override_layer(cls: type[BaseModel], name: str, items: list[tuple[str, Any]],
                     problems: list[Problem]) -> Layer:
     layer = Layer("override")
     for key, raw in items:
-        where = f"override {key}"
+        where = f"override {name}.{key}"
         path = _field_path(cls, key.split("."), where, problems)
         if path is None:
             continue
         value = _coerce(cls, path, raw, where, problems) if isinstance(raw, str) else raw
         if value is not _BAD:
-            layer.set(path, value, Source("override", f"{key}={show_found(raw, secret=is_secret_path(cls, path))}"))
+            shown = _toml.MASK if is_secret_path(cls, path) else str(raw)
+            layer.set(path, value, Source("override", f"--set {name}.{key}={shown}"))
     return layer
 
 

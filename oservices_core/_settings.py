@@ -157,22 +157,25 @@ def load_settings(**values: Any) -> Settings:
         problems = problems_from(exc, Settings, _SettingsLocator(values).where)
         raise ConfigurationError(problems, subject="settings") from None
     except tomllib.TOMLDecodeError as exc:
-        where = _settings_toml_path(exc)
-        raise ConfigurationError(_toml.syntax_problem(str(exc), where)) from None
+        path = _settings_toml_path()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        raise ConfigurationError(_toml.syntax_problem(str(exc), str(path), text)) from None
     except OSError as exc:
         where = exc.filename or str(settings_file())
         found = exc.strerror or str(exc)
         raise ConfigurationError(Problem(str(where), "", "a readable settings file", found)) from None
 
 
-def _settings_toml_path(exc: tomllib.TOMLDecodeError) -> str:
-    # The decode error does not carry the file; say which of the two it was.
+def _settings_toml_path() -> Path:
+    # The decode error does not carry the file; find which of the two it was.
     for path in (settings_file(), Path("pyproject.toml")):
         try:
             tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            return str(path)
-    return str(settings_file())
+        except tomllib.TOMLDecodeError:
+            return path
+        except OSError:
+            continue
+    return settings_file()
 
 
 class _SettingsLocator:
@@ -201,7 +204,7 @@ class _SettingsLocator:
         for path, table in ((settings_file(), ()), (Path("pyproject.toml"), ("tool", "oservices"))):
             if path.is_file():
                 line = _toml.locate_line(path.read_text(), (*table, field))
-                if line is not None and (table or line):
+                if line is not None:
                     yield f"{path}:{line}"
 
 

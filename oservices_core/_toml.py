@@ -226,13 +226,17 @@ def loads(text: str, where: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(syntax_problem(str(exc), where)) from None
+        raise ConfigurationError(syntax_problem(str(exc), where, text)) from None
 
 
-def syntax_problem(message: str, where: str) -> Problem:
+def syntax_problem(message: str, where: str, text: str) -> Problem:
+    """A located problem from a :class:`tomllib.TOMLDecodeError` message."""
     match = _DECODE_POSITION.search(message)
     if match is None:
-        return Problem(where=where, key="", expected="valid TOML", found=message)
+        # "(at end of document)": the last line is where the input stopped short.
+        reason = message.replace(" (at end of document)", "")
+        return Problem(f"{where}:{max(text.count(chr(10)), 1)}", "", "valid TOML",
+                       f"{reason} at the end of the file", hint="close what the file opens")
     reason = message[: match.start()]
     return Problem(
         where=f"{where}:{match.group(1)}",
