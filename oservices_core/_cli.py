@@ -86,8 +86,14 @@ def _config_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _add_sets(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME.FIELD=VALUE",
-                        help="an explicit override, above every other layer (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME.FIELD=VALUE",
+        help="an explicit override, above every other layer (repeatable)",
+    )
 
 
 def _overrides(sets: list[str]) -> dict[str, str]:
@@ -97,8 +103,14 @@ def _overrides(sets: list[str]) -> dict[str, str]:
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            raise ConfigurationError(Problem("--set", key, "NAME.FIELD=VALUE",
-                                             repr(item.split("=")[0] + ("=..." if sep else ""))))
+            raise ConfigurationError(
+                Problem(
+                    "--set",
+                    key,
+                    "NAME.FIELD=VALUE",
+                    repr(item.split("=")[0] + ("=..." if sep else "")),
+                )
+            )
         overrides[key.strip()] = value
     return overrides
 

@@ -79,8 +79,12 @@ class Configuration(BaseModel):
             "",
         ]
         prefix = env_prefix(name)
-        return _toml.render(self, head=head, secrets=secrets,
-                            env_hint=lambda dotted: prefix + dotted.replace(".", "__").upper())
+        return _toml.render(
+            self,
+            head=head,
+            secrets=secrets,
+            env_hint=lambda dotted: prefix + dotted.replace(".", "__").upper(),
+        )
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<toml>") -> Self:
@@ -89,6 +93,7 @@ class Configuration(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
+
             def locate(path: tuple[str, ...]) -> str:
                 line = _toml.locate_line(text, path)
                 return f"{source}:{line}" if line else source
@@ -122,16 +127,21 @@ def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _file_error(path, "an existing file", "no such file",
-                          "check the path, or run `oservices config sample NAME`") from None
+        raise _file_error(
+            path,
+            "an existing file",
+            "no such file",
+            "check the path, or run `oservices config sample NAME`",
+        ) from None
     except IsADirectoryError:
         raise _file_error(path, "a file", "a directory", "point at the TOML file inside") from None
     except UnicodeDecodeError as exc:
         found = f"bytes that are not UTF-8 at offset {exc.start}"
         raise _file_error(path, "UTF-8 text", found, "save the file as UTF-8") from None
     except OSError as exc:
-        raise _file_error(path, "a readable file", exc.strerror or str(exc),
-                          "check its permissions") from None
+        raise _file_error(
+            path, "a readable file", exc.strerror or str(exc), "check its permissions"
+        ) from None
 
 
 def _file_error(path: Path, expected: str, found: str, hint: str) -> ConfigurationError:

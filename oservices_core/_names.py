@@ -16,8 +16,15 @@ from oservices_core._errors import ConfigurationError, Problem
 from oservices_core._resolve import settings_layer
 from oservices_core._settings import active_settings
 
-__all__ = ["Target", "find", "is_settings", "render_masked", "render_sample", "render_settings",
-           "split_key"]
+__all__ = [
+    "Target",
+    "find",
+    "is_settings",
+    "render_masked",
+    "render_sample",
+    "render_settings",
+    "split_key",
+]
 
 _SETTINGS = "settings"
 
@@ -60,10 +67,15 @@ def _importable_here() -> None:
 
 
 def _not_found(name: str, found: str) -> ConfigurationError:
-    return ConfigurationError(Problem(
-        "command line", name, "a configuration: package.module:Class (or 'settings' to show)", found,
-        hint="check the spelling and that its package is installed",
-    ))
+    return ConfigurationError(
+        Problem(
+            "command line",
+            name,
+            "a configuration: package.module:Class (or 'settings' to show)",
+            found,
+            hint="check the spelling and that its package is installed",
+        )
+    )
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -71,8 +83,15 @@ def split_key(key: str) -> tuple[str, str]:
     module, colon, rest = key.rpartition(":")
     name, dot, field = rest.partition(".")
     if not dot or not field:
-        raise ConfigurationError(Problem("command line", key, "NAME.FIELD", repr(key),
-                                         hint="name the configuration, a dot, then the field"))
+        raise ConfigurationError(
+            Problem(
+                "command line",
+                key,
+                "NAME.FIELD",
+                repr(key),
+                hint="name the configuration, a dot, then the field",
+            )
+        )
     return (module + colon + name, field)
 
 
@@ -97,4 +116,3 @@ def render_sample(target: Target) -> str:
 
 def _render(model: BaseModel, head: list[str]) -> str:
     return _toml.render(model, head=head, secrets="mask", env_hint=lambda key: key.upper())[0]
-

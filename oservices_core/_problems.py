@@ -17,9 +17,7 @@ __all__ = ["is_complex", "is_secret_path", "model_fields_at", "problems_from", "
 Locate = Callable[[tuple[str, ...]], str]
 
 
-def problems_from(
-    error: ValidationError, model: type[BaseModel], locate: Locate
-) -> list[Problem]:
+def problems_from(error: ValidationError, model: type[BaseModel], locate: Locate) -> list[Problem]:
     """One :class:`Problem` per pydantic error, each placed by ``locate``."""
     return [_problem(detail, model, locate) for detail in error.errors(include_url=False)]
 
@@ -29,8 +27,9 @@ def _problem(detail: ErrorDetails, model: type[BaseModel], locate: Locate) -> Pr
     dotted = ".".join(path)
     kind = detail["type"]
     if kind == "missing":
-        return Problem(locate(path), dotted, "a value (this key is required)", "nothing",
-                       hint=f"set {dotted}")
+        return Problem(
+            locate(path), dotted, "a value (this key is required)", "nothing", hint=f"set {dotted}"
+        )
     if kind == "extra_forbidden":
         return _unknown_key(path, model, locate)
     found = show_found(detail.get("input"), secret=is_secret_path(model, path))
@@ -41,14 +40,19 @@ def _unknown_key(path: tuple[str, ...], model: type[BaseModel], locate: Locate) 
     known = sorted(model_fields_at(model, path[:-1]))
     close = difflib.get_close_matches(path[-1], known, n=3)
     hint = f"did you mean {' or '.join(close)}?" if close else "remove it"
-    return Problem(locate(path), ".".join(path), "one of the known keys: " + ", ".join(known),
-                   f"unknown key {path[-1]!r}", hint=hint)
+    return Problem(
+        locate(path),
+        ".".join(path),
+        "one of the known keys: " + ", ".join(known),
+        f"unknown key {path[-1]!r}",
+        hint=hint,
+    )
 
 
 def _expected(message: str) -> str:
     for prefix in ("Input should be ", "Value should be "):
         if message.startswith(prefix):
-            return message[len(prefix):]
+            return message[len(prefix) :]
     return message[0].lower() + message[1:] if message else "a valid value"
 
 
@@ -105,7 +109,7 @@ def _holds_secret(annotation: Any) -> bool:
 
 
 def is_complex(annotation: Any) -> bool:
-    """Whether text for this annotation is read as JSON (lists, tables, models), like pydantic-settings."""
+    """Whether text for this annotation is JSON (lists, tables, models), as in pydantic-settings."""
     for candidate in _flatten(annotation):
         origin = typing.get_origin(candidate) or candidate
         if origin in (list, tuple, set, frozenset, dict) or (
@@ -113,4 +117,3 @@ def is_complex(annotation: Any) -> bool:
         ):
             return True
     return False
-

@@ -137,8 +137,11 @@ class Resolved(Generic[C]):
         _, value, layers = self._cache
         path = tuple(key.split("."))
         current = _get(value, path, self.name)
-        found = [(layer.sources[path], _lookup(layer.values, path))
-                 for layer in reversed(layers) if path in layer.sources]
+        found = [
+            (layer.sources[path], _lookup(layer.values, path))
+            for layer in reversed(layers)
+            if path in layer.sources
+        ]
         default = _default(self.cls, path)
         if default is not _NO_DEFAULT:
             found.append((Source("default"), default))
@@ -156,8 +159,11 @@ def _get(value: BaseModel, path: Path_, name: str) -> Any:
         if not isinstance(current, BaseModel) or part not in type(current).model_fields:
             known = ", ".join(type(current).model_fields) if isinstance(current, BaseModel) else ""
             dotted = ".".join(path[: index + 1])
-            raise ConfigurationError(Problem(f"configuration {name!r}", dotted,
-                                             f"one of the keys: {known}", "no such key"))
+            raise ConfigurationError(
+                Problem(
+                    f"configuration {name!r}", dotted, f"one of the keys: {known}", "no such key"
+                )
+            )
         current = getattr(current, part)
     return current
 
@@ -213,7 +219,9 @@ def _merge(layers: Iterable[Layer], cls: type[BaseModel]) -> dict[str, Any]:
     return merged
 
 
-def _merge_into(target: dict[str, Any], incoming: Mapping[str, Any], cls: type[BaseModel] | None) -> None:
+def _merge_into(
+    target: dict[str, Any], incoming: Mapping[str, Any], cls: type[BaseModel] | None
+) -> None:
     fields = cls.model_fields if cls else {}
     for key, value in incoming.items():
         info = fields.get(key)
@@ -229,7 +237,9 @@ def _validate(cls: type[C], name: str, layers: list[Layer]) -> C:
         return cls.model_validate(_merge(layers, cls))
     except ValidationError as exc:
         locate = _Locator(name, layers).where
-        raise ConfigurationError(problems_from(exc, cls, locate), subject=f"configuration {name!r}") from None
+        raise ConfigurationError(
+            problems_from(exc, cls, locate), subject=f"configuration {name!r}"
+        ) from None
 
 
 class _Locator:
@@ -247,7 +257,9 @@ class _Locator:
                 source = layer.sources.get(path[:end])
                 if source is not None:
                     return source.where(path)
-        files = [next(iter(layer.sources.values())) for layer in self.layers if layer.kind == "file"]
+        files = [
+            next(iter(layer.sources.values())) for layer in self.layers if layer.kind == "file"
+        ]
         return files[0].detail if files else f"configuration {self.name!r}"
 
 
@@ -278,7 +290,9 @@ class Resolver:
         """Where configuration ``name`` lives: ``CONFIG_DIR/NAME.toml``."""
         return self.settings.config_dir / f"{name}.toml"
 
-    def resolve(self, cls: type[C], name: str | None = None, *, file: Path | None = None) -> Resolved[C]:
+    def resolve(
+        self, cls: type[C], name: str | None = None, *, file: Path | None = None
+    ) -> Resolved[C]:
         """Resolve ``cls`` under ``name``; ``file`` defaults to :meth:`file_for`, if it exists."""
         name = name or configuration_name(cls)
         path = file if file is not None else self.file_for(name)
@@ -348,15 +362,21 @@ def _group_overrides(overrides: Mapping[str, Any]) -> dict[str, list[tuple[str, 
     for target, value in overrides.items():
         name, sep, key = target.partition(".")
         if not sep or not key:
-            problem = Problem(f"override {target}", target, "NAME.FIELD=VALUE", repr(target),
-                              hint="name the configuration, a dot, then the field")
+            problem = Problem(
+                f"override {target}",
+                target,
+                "NAME.FIELD=VALUE",
+                repr(target),
+                hint="name the configuration, a dot, then the field",
+            )
             raise ConfigurationError(problem)
         groups.setdefault(name, []).append((key, value))
     return groups
 
 
-def _environment_layer(cls: type[BaseModel], variables: list[tuple[str, str]],
-                       problems: list[Problem]) -> Layer:
+def _environment_layer(
+    cls: type[BaseModel], variables: list[tuple[str, str]], problems: list[Problem]
+) -> Layer:
     layer = Layer("environment")
     for variable, raw in variables:
         parts = variable.split("__")[1:]
@@ -369,8 +389,9 @@ def _environment_layer(cls: type[BaseModel], variables: list[tuple[str, str]],
     return layer
 
 
-def _override_layer(cls: type[BaseModel], name: str, items: list[tuple[str, Any]],
-                    problems: list[Problem]) -> Layer:
+def _override_layer(
+    cls: type[BaseModel], name: str, items: list[tuple[str, Any]], problems: list[Problem]
+) -> Layer:
     layer = Layer("override")
     for key, raw in items:
         where = f"override {name}.{key}"
@@ -387,8 +408,9 @@ def _override_layer(cls: type[BaseModel], name: str, items: list[tuple[str, Any]
 _BAD = object()
 
 
-def _field_path(cls: type[BaseModel], parts: list[str], where: str,
-                problems: list[Problem]) -> Path_ | None:
+def _field_path(
+    cls: type[BaseModel], parts: list[str], where: str, problems: list[Problem]
+) -> Path_ | None:
     """Map case-folded parts onto field names, reporting unknown ones with close names."""
     model: type[BaseModel] | None = cls
     path: list[str] = []
@@ -407,11 +429,18 @@ def _unknown(where: str, path: list[str], part: str, known: list[str]) -> Proble
     close = difflib.get_close_matches(part, known, n=3)
     hint = f"did you mean {' or '.join(close)}?" if close else "check the variable's name"
     dotted = ".".join([*path, part])
-    return Problem(where, dotted, "one of the known keys: " + ", ".join(known),
-                   f"unknown key {part!r}", hint=hint)
+    return Problem(
+        where,
+        dotted,
+        "one of the known keys: " + ", ".join(known),
+        f"unknown key {part!r}",
+        hint=hint,
+    )
 
 
-def _coerce(cls: type[BaseModel], path: Path_, raw: str, where: str, problems: list[Problem]) -> Any:
+def _coerce(
+    cls: type[BaseModel], path: Path_, raw: str, where: str, problems: list[Problem]
+) -> Any:
     """Text is kept as text, except for lists, tables and models, which are JSON."""
     info = _field_info(cls, path)
     if info is None or not is_complex(info.annotation):
@@ -424,8 +453,15 @@ def _coerce(cls: type[BaseModel], path: Path_, raw: str, where: str, problems: l
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         found = show_found(raw, secret=is_secret_path(cls, path))
-        problems.append(Problem(where, ".".join(path), "a JSON (or TOML inline) list or table", found,
-                                hint='for example ["a", "b"] or {"key": 1}'))
+        problems.append(
+            Problem(
+                where,
+                ".".join(path),
+                "a JSON (or TOML inline) list or table",
+                found,
+                hint='for example ["a", "b"] or {"key": 1}',
+            )
+        )
         return _BAD
 
 

@@ -60,8 +60,11 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=Path.cwd, description="Root of this installation.")
     environment: str = Field("dev", min_length=1, description="Environment name: dev, prod...")
-    host: str = Field(default_factory=socket.gethostname, min_length=1,
-                      description="Name of this host, as system files place components.")
+    host: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="Name of this host, as system files place components.",
+    )
     config_dir: Path = Field(Path(), description="Configuration files; default HOME/config.")
     data_dir: Path = Field(Path(), description="Data; default HOME/data.")
     log_dir: Path = Field(Path(), description="Logs; default HOME/log.")
@@ -141,7 +144,9 @@ def active_settings() -> Settings:
     return settings
 
 
-def start_thread(target: Callable[..., object], *args: Any, name: str | None = None) -> threading.Thread:
+def start_thread(
+    target: Callable[..., object], *args: Any, name: str | None = None
+) -> threading.Thread:
     """Start a daemon thread that runs with the settings active here."""
     context = contextvars.copy_context()
     thread = threading.Thread(target=context.run, args=(target, *args), name=name, daemon=True)
@@ -163,7 +168,9 @@ def load_settings(**values: Any) -> Settings:
     except OSError as exc:
         where = exc.filename or str(settings_file())
         found = exc.strerror or str(exc)
-        raise ConfigurationError(Problem(str(where), "", "a readable settings file", found)) from None
+        raise ConfigurationError(
+            Problem(str(where), "", "a readable settings file", found)
+        ) from None
 
 
 def _settings_toml_path() -> Path:
@@ -198,8 +205,8 @@ class _SettingsLocator:
     def _files(self, field: str, variable: str) -> Iterator[str]:
         dotenv = Path(".env")
         if dotenv.is_file():
-            for number, line in enumerate(dotenv.read_text().splitlines(), start=1):
-                if line.strip().upper().startswith(variable + "="):
+            for number, text in enumerate(dotenv.read_text().splitlines(), start=1):
+                if text.strip().upper().startswith(variable + "="):
                     yield f".env:{number} ({variable})"
         for path, table in ((settings_file(), ()), (Path("pyproject.toml"), ("tool", "oservices"))):
             if path.is_file():

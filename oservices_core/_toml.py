@@ -22,7 +22,17 @@ from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from oservices_core._errors import ConfigurationError, Problem
 
-__all__ = ["MASK", "Secrets", "comment", "format_key", "loads", "locate_line", "render", "syntax_problem", "to_plain"]
+__all__ = [
+    "MASK",
+    "Secrets",
+    "comment",
+    "format_key",
+    "loads",
+    "locate_line",
+    "render",
+    "syntax_problem",
+    "to_plain",
+]
 
 MASK = "**********"
 Secrets = Literal["omit", "mask", "reveal"]
@@ -31,11 +41,11 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _DECODE_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
 
-class _SecretHidden(Exception):
+class _HiddenSecretError(Exception):
     """A secret was met while secrets are to be left out."""
 
 
-class _NoneInside(Exception):
+class _NoneInsideError(Exception):
     """A None inside a list or table: TOML cannot hold it."""
 
 
@@ -54,7 +64,7 @@ def to_plain(value: Any, secrets: Secrets) -> Any:
 
 def _secret(value: SecretStr | SecretBytes, secrets: Secrets) -> Any:
     if secrets == "omit":
-        raise _SecretHidden
+        raise _HiddenSecretError
     if secrets == "mask":
         return MASK
     revealed = value.get_secret_value()
@@ -63,7 +73,7 @@ def _secret(value: SecretStr | SecretBytes, secrets: Secrets) -> Any:
 
 def _container(value: Any, secrets: Secrets) -> Any:
     if value is None:
-        raise _NoneInside
+        raise _NoneInsideError
     if isinstance(value, BaseModel):
         return _model_dict(value, secrets)
     if isinstance(value, Mapping):
@@ -103,7 +113,7 @@ def _check_none_allowed(model: BaseModel, name: str, field: FieldInfo) -> None:
     problem = Problem(
         where=type(model).__name__,
         key=name,
-        expected="a value (TOML has no null, so None is written only for fields defaulting to None)",
+        expected="a value (TOML has no null: None is written only for fields defaulting to None)",
         found=f"None, with {default}",
         hint="give the field a default of None, or set a value",
     )
@@ -151,7 +161,7 @@ class _Renderer:
             if value is _MISSING:  # a sample: model_construct leaves required fields unset
                 lines += [*comment(field.description), f"# {key} = ...  (required)"]
                 continue
-            plain = self._plain(model, name, field, value, path + (key,), lines)
+            plain = self._plain(model, name, field, value, path=(*path, key), lines=lines)
             if plain is _SKIP:
                 continue
             if isinstance(value, BaseModel) or isinstance(plain, dict):
@@ -159,7 +169,7 @@ class _Renderer:
                 continue
             lines += [*comment(field.description), tomli_w.dumps({key: plain}).rstrip()]
         for key, field, value in tables:
-            lines += ["", *self._subtable(path + (key,), field, value)]
+            lines += ["", *self._subtable((*path, key), field, value)]
         return lines
 
     def _subtable(self, path: tuple[str, ...], field: FieldInfo, value: Any) -> list[str]:
@@ -173,8 +183,14 @@ class _Renderer:
         return [*notes, tomli_w.dumps(nested).rstrip()]
 
     def _plain(
-        self, model: BaseModel, name: str, field: FieldInfo, value: Any,
-        path: tuple[str, ...], lines: list[str],
+        self,
+        model: BaseModel,
+        name: str,
+        field: FieldInfo,
+        value: Any,
+        *,
+        path: tuple[str, ...],
+        lines: list[str],
     ) -> Any:
         dotted = ".".join(path)
         if value is None:
@@ -185,11 +201,11 @@ class _Renderer:
             return value
         try:
             plain = to_plain(value, self.secrets)
-        except _SecretHidden:
+        except _HiddenSecretError:
             hint = f"secret, not written: set {self.env_hint(dotted)}"
             lines += [*comment(field.description), f'# {path[-1]} = "{MASK}"  ({hint})']
             return _SKIP
-        except _NoneInside:
+        except _NoneInsideError:
             raise ConfigurationError(_none_inside(model, dotted)) from None
         self.wrote_secret = self.wrote_secret or _has_secret(value)
         return plain
@@ -235,8 +251,13 @@ def syntax_problem(message: str, where: str, text: str) -> Problem:
     if match is None:
         # "(at end of document)": the last line is where the input stopped short.
         reason = message.replace(" (at end of document)", "")
-        return Problem(f"{where}:{max(text.count(chr(10)), 1)}", "", "valid TOML",
-                       f"{reason} at the end of the file", hint="close what the file opens")
+        return Problem(
+            f"{where}:{max(text.count(chr(10)), 1)}",
+            "",
+            "valid TOML",
+            f"{reason} at the end of the file",
+            hint="close what the file opens",
+        )
     reason = message[: match.start()]
     return Problem(
         where=f"{where}:{match.group(1)}",
@@ -250,7 +271,8 @@ def syntax_problem(message: str, where: str, text: str) -> Problem:
 # Where keys stand, found on demand by a light scan: only errors and
 # `config explain` need line numbers, so resolving a file never pays for it.
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_ASSIGN = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+_KEY_PART = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
+_ASSIGN = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
 _PART = re.compile(r"[A-Za-z0-9_-]+|\"([^\"]*)\"|'([^']*)'")
 
 
