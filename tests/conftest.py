@@ -1,0 +1,34 @@
+"""Shared fixtures: an isolated home with clean OSERVICES_* environment and fresh settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oservices_core import Settings, load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No OSERVICES_* variable from the machine leaks into a test."""
+    for name in list(os.environ):
+        if name.upper().startswith("OSERVICES_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> Path:
+    """A temporary home, also the working directory, with OSERVICES_HOME pointing at it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OSERVICES_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def settings(home: Path) -> Iterator[Settings]:
+    """Settings loaded from the temporary home and active for the test."""
+    with load_settings().activate() as active:
+        yield active

@@ -1,0 +1,110 @@
+"""Settings: sources and their order, derived directories, per-thread activation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from oservices_core import ConfigurationError, Settings, active_settings, load_settings, start_thread
+
+
+def test_directories_derive_from_home(home: Path) -> None:
+    settings = load_settings()
+    assert settings.home == home
+    assert settings.config_dir == home / "config"
+    assert (settings.data_dir, settings.log_dir, settings.run_dir) == (
+        home / "data", home / "log", home / "run",
+    )
+
+
+def test_relative_directories_are_under_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OSERVICES_LOG_DIR", "var/log")
+    monkeypatch.setenv("OSERVICES_DATA_DIR", "/srv/data")
+    settings = load_settings()
+    assert settings.log_dir == home / "var" / "log"
+    assert settings.data_dir == Path("/srv/data")
+
+
+def _write_sources(home: Path) -> None:
+    (home / "pyproject.toml").write_text("[tool.oservices]\nbase_port = 1001\nenvironment = 'py'\n")
+    (home / "oservices.toml").write_text("base_port = 1002\nhost = 'toml-host'\n")
+    (home / ".env").write_text("OSERVICES_BASE_PORT=1003\n")
+
+
+def test_sources_in_order(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_sources(home)
+    assert load_settings().base_port == 1003  # .env over oservices.toml over pyproject
+    monkeypatch.setenv("OSERVICES_BASE_PORT", "1004")
+    assert load_settings().base_port == 1004  # environment over .env
+    assert load_settings(base_port=1005).base_port == 1005  # arguments over all
+    settings = load_settings()
+    assert (settings.environment, settings.host) == ("py", "toml-host")
+
+
+def test_removing_file_sources_one_by_one(home: Path) -> None:
+    _write_sources(home)
+    for name, expected in ((".env", 1002), ("oservices.toml", 1001), ("pyproject.toml", 8000)):
+        (home / name).unlink()
+        assert load_settings().base_port == expected, f"without {name} and the files above it"
+
+
+def test_settings_file_from_environment(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / "elsewhere.toml").write_text("base_port = 4242\n")
+    monkeypatch.setenv("OSERVICES_SETTINGS_FILE", str(home / "elsewhere.toml"))
+    assert load_settings().base_port == 4242
+
+
+def test_bad_value_is_located(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / "oservices.toml").write_text("# ports\n\nbase_port = 70000\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert str(caught.value.problems[0]).startswith("oservices.toml:3: base_port: expected")
+    monkeypatch.setenv("OSERVICES_BASE_PORT", "x")
+    with pytest.raises(ConfigurationError, match="environment variable OSERVICES_BASE_PORT"):
+        load_settings()
+
+
+def test_threads_hold_their_own_settings(settings: Settings) -> None:
+    seen: dict[str, int] = {}
+
+    def work(name: str, port: int, ready: threading.Barrier) -> None:
+        with load_settings(base_port=port).activate():
+            ready.wait()
+            seen[name] = active_settings().base_port
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=work, args=(f"t{p}", p, barrier)) for p in (1111, 2222)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"t1111": 1111, "t2222": 2222}
+    assert active_settings() is settings
+
+
+def test_started_thread_inherits_settings(settings: Settings) -> None:
+    seen: list[Settings] = []
+    with load_settings(base_port=3333).activate() as inner:
+        start_thread(lambda: seen.append(active_settings())).join()
+    assert seen == [inner]
+    assert seen[0] is not settings
+
+
+def test_activation_restores_on_exit(settings: Settings) -> None:
+    with load_settings(base_port=1).activate():
+        assert active_settings().base_port == 1
+    assert active_settings() is settings
+
+
+def test_environ_carries_settings_to_a_process(settings: Settings) -> None:
+    other = load_settings(base_port=5555, environment="prod")
+    code = "from oservices_core import load_settings as l; s = l(); print(s.base_port, s.environment)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**other.environ(), "PATH": ""},
+        capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.split() == ["5555", "prod"]
