@@ -32,12 +32,18 @@ class ShopConfiguration(Configuration):
 TARGET = "shopconf:ShopConfiguration"
 
 
-def oservices(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def oservices(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
     clean |= {"OSERVICES_HOME": str(home), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "oservices_core", *args],
-        cwd=home, env=clean, capture_output=True, text=True, check=False,
+        cwd=home,
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -52,7 +58,9 @@ def shop(tmp_path: Path) -> Path:
 def _imported(*args: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "oservices_core", *args],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return {line.split("|")[-1].strip() for line in out.stderr.splitlines() if "|" in line}
 
@@ -84,8 +92,9 @@ def test_no_command_prints_help_and_exits_2(tmp_path: Path) -> None:
 
 
 def test_show_masks_secrets(shop: Path) -> None:
-    result = oservices(shop, "config", "show", TARGET,
-                       env={"OSERVICES_SHOP__DB__PASSWORD": "hunter2"})
+    result = oservices(
+        shop, "config", "show", TARGET, env={"OSERVICES_SHOP__DB__PASSWORD": "hunter2"}
+    )
     assert result.returncode == 0, result.stderr
     assert 'name = "corner"' in result.stdout
     assert "port = 8001" in result.stdout
@@ -94,8 +103,15 @@ def test_show_masks_secrets(shop: Path) -> None:
 
 
 def test_explain_names_source_and_hidden_layers(shop: Path) -> None:
-    result = oservices(shop, "config", "explain", f"{TARGET}.port", "--set", "shop.port=9100",
-                       env={"OSERVICES_SHOP__PORT": "9000"})
+    result = oservices(
+        shop,
+        "config",
+        "explain",
+        f"{TARGET}.port",
+        "--set",
+        "shop.port=9100",
+        env={"OSERVICES_SHOP__PORT": "9000"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "shop.port = 9100",
@@ -113,8 +129,13 @@ def test_explain_file_value_gives_line(shop: Path) -> None:
 
 
 def test_explain_secret_is_masked(shop: Path) -> None:
-    result = oservices(shop, "config", "explain", f"{TARGET}.db.password",
-                       env={"OSERVICES_SHOP__DB__PASSWORD": "hunter2"})
+    result = oservices(
+        shop,
+        "config",
+        "explain",
+        f"{TARGET}.db.password",
+        env={"OSERVICES_SHOP__DB__PASSWORD": "hunter2"},
+    )
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout
     assert "shop.db.password = **********" in result.stdout

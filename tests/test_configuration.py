@@ -110,15 +110,15 @@ def test_load_reports_every_problem_at_once(tmp_path: Path) -> None:
 
 
 def test_none_rule(tmp_path: Path) -> None:
-    class Optional_(Configuration):
+    class Optionals(Configuration):
         maybe: int | None = None
         other: int | None = 3
 
-    text = Optional_().to_toml()
+    text = Optionals().to_toml()
     assert "# maybe: None (unset; TOML has no null)" in text
-    assert Optional_.from_toml(text) == Optional_()
+    assert Optionals.from_toml(text) == Optionals()
     with pytest.raises(ConfigurationError, match="other"):
-        Optional_(other=None).to_toml()
+        Optionals(other=None).to_toml()
 
 
 def test_assignment_is_validated() -> None:

@@ -27,7 +27,7 @@ class Database(BaseModel):
 
 class LayeredConfiguration(Configuration):
     port: Annotated[int, FromSettings(lambda s: s.base_port + 7)] = 1
-    tags: list[str] = ["default"]
+    tags: list[str] = Field(default_factory=lambda: ["default"])
     db: Database = Database()
 
 
@@ -99,7 +99,9 @@ def test_nested_tables_merge_key_by_key(settings: Settings, home: Path) -> None:
     resolved = Resolver(settings, environ=environ).resolve(LayeredConfiguration)
     db = resolved.value.db
     assert (db.url, db.pool, db.password.get_secret_value()) == (
-        "postgresql://h/db", 9, "default-pw",
+        "postgresql://h/db",
+        9,
+        "default-pw",
     )
     assert resolved.explain("db.url").source.kind == "file"
     assert resolved.explain("db.pool").source.kind == "environment"

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from oservices_core import ConfigurationError, Settings, active_settings, load_settings, start_thread
+from oservices_core import (
+    ConfigurationError,
+    Settings,
+    active_settings,
+    load_settings,
+    start_thread,
+)
 
 
 def test_directories_derive_from_home(home: Path) -> None:
@@ -17,7 +23,9 @@ def test_directories_derive_from_home(home: Path) -> None:
     assert settings.home == home
     assert settings.config_dir == home / "config"
     assert (settings.data_dir, settings.log_dir, settings.run_dir) == (
-        home / "data", home / "log", home / "run",
+        home / "data",
+        home / "log",
+        home / "run",
     )
 
 
@@ -102,9 +110,14 @@ def test_activation_restores_on_exit(settings: Settings) -> None:
 
 def test_environ_carries_settings_to_a_process(settings: Settings) -> None:
     other = load_settings(base_port=5555, environment="prod")
-    code = "from oservices_core import load_settings as l; s = l(); print(s.base_port, s.environment)"
+    code = (
+        "from oservices_core import load_settings as l; s = l(); print(s.base_port, s.environment)"
+    )
     out = subprocess.run(
-        [sys.executable, "-c", code], env={**other.environ(), "PATH": ""},
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        env={**other.environ(), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == ["5555", "prod"]
