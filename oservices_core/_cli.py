@@ -51,9 +51,35 @@ def _parser() -> argparse.ArgumentParser:
         description="Manage Python services and components: configure, build and run them.",
     )
     parser.add_argument("--version", action="version", version=f"oservices {__version__}")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail when any plugin fails to load (also OSERVICES_STRICT=1)")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _registry_parsers(commands)
     _config_parser(commands)
     return parser
+
+
+def _registry_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plugins = commands.add_parser("plugins", help="list plugins: distribution, hooks, state")
+    plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
+    plugins.set_defaults(handler=_lazy("_cli_registry", "plugins"))
+    components = commands.add_parser("components", help="list components and their services")
+    components.set_defaults(handler=_lazy("_cli_registry", "components"))
+    describe = commands.add_parser("describe", help="describe a service: components, API, files")
+    describe.add_argument("service", metavar="SERVICE")
+    describe.set_defaults(handler=_lazy("_cli_registry", "describe"))
+
+
+def _lazy(module: str, function: str) -> Handler:
+    """A handler that imports its module only when the command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        run: Handler = getattr(importlib.import_module(f"oservices_core.{module}"), function)
+        return run(args)
+
+    return handler
 
 
 def _config_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,7 +5,8 @@ each subclass also derives from the built-in exception it resembles, so callers
 that already catch ``ValueError`` or ``OSError`` keep working::
 
     OservicesError
-    └── ConfigurationError (also ValueError)   one or more located problems
+    ├── ConfigurationError (also ValueError)   one or more located problems
+    └── PluginLoadError (also ImportError)     plugins that failed to load, in strict mode
 
 A :class:`Problem` is one located complaint: where (a file and line, or an
 environment variable), which dotted key, what was expected, what was found and
@@ -15,9 +16,12 @@ how to fix it. Found values of secret fields are never kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import final
+from typing import TYPE_CHECKING, final
 
-__all__ = ["ConfigurationError", "OservicesError", "Problem"]
+if TYPE_CHECKING:
+    from oservices_core._plugins import PluginOutcome
+
+__all__ = ["ConfigurationError", "OservicesError", "PluginLoadError", "Problem"]
 
 
 class OservicesError(Exception):
@@ -61,3 +65,16 @@ class ConfigurationError(OservicesError, ValueError):
         head = f"{count} problem{'s' if count != 1 else ''}"
         head = f"{head} in {self.subject}" if self.subject else head
         return "\n".join([f"{head}:", *(f"  {problem}" for problem in self.problems)])
+
+
+class PluginLoadError(OservicesError, ImportError):
+    """Plugins failed to load while failures are fatal (``--strict``).
+
+    Each failure names the entry point, its distribution and version, and why.
+    """
+
+    def __init__(self, failures: list[PluginOutcome]) -> None:
+        self.failures = list(failures)
+        lines = [f"  {failure}" for failure in self.failures]
+        hint = "fix or uninstall them, or block them with OSERVICES_DISABLE_PLUGINS=name,..."
+        super().__init__("\n".join([f"{len(lines)} plugin(s) failed to load:", *lines, hint]))

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     base_port: int = Field(8000, ge=1, le=65535, description="First port components use.")
     strict: bool = Field(False, description="Make any plugin load failure fatal.")
     disable_plugins: str = Field("", description="Comma-separated plugin names not to load.")
+    autoload_plugins: bool = Field(True, description="Load every installed plugin.")
+    plugins: str = Field("", description="Plugins to load when autoload_plugins is off.")
 
     @model_validator(mode="after")
     def _derive_directories(self) -> Settings:
