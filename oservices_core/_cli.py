@@ -51,8 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Manage Python services and components: configure, build and run them.",
     )
     parser.add_argument("--version", action="version", version=f"oservices {__version__}")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail when any plugin fails to load (also OSERVICES_STRICT=1)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when any plugin fails to load (also OSERVICES_STRICT=1)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _registry_parsers(commands)
     _config_parser(commands)

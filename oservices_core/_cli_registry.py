@@ -39,8 +39,14 @@ def plugins(args: argparse.Namespace) -> int:
 
 def _plugin_row(outcome: PluginOutcome) -> tuple[str, ...]:
     detail = outcome.reason if outcome.state != "loaded" else ", ".join(outcome.hooks) or "-"
-    return (outcome.name, outcome.distribution, outcome.version, outcome.kind or "-",
-            outcome.state, detail)
+    return (
+        outcome.name,
+        outcome.distribution,
+        outcome.version,
+        outcome.kind or "-",
+        outcome.state,
+        detail,
+    )
 
 
 def components(args: argparse.Namespace) -> int:
@@ -53,8 +59,15 @@ def components(args: argparse.Namespace) -> int:
         service = registry.service_of(name)
         api = "yes" if service is not None and service.api == name else ""
         configuration = name if component.configuration is not None else "-"
-        rows.append((name, service.name if service else "-", api, configuration,
-                     plugin_of.get(id(component), "?")))
+        rows.append(
+            (
+                name,
+                service.name if service else "-",
+                api,
+                configuration,
+                plugin_of.get(id(component), "?"),
+            )
+        )
     _table(rows)
     return 0
 
@@ -79,8 +92,10 @@ def describe(args: argparse.Namespace) -> int:
     for name in (service.name, *service.components):
         entry = registry.configurations.get(name)
         if entry is not None:
-            print(f"    {name}: {entry.cls.__module__}.{entry.cls.__qualname__} "
-                  f"in {resolver.file_for(name)}")
+            print(
+                f"    {name}: {entry.cls.__module__}.{entry.cls.__qualname__} "
+                f"in {resolver.file_for(name)}"
+            )
     return 0
 
 
@@ -88,10 +103,13 @@ def _port(registry: Registry, api: str | None, resolver: Resolver) -> str:
     entry = registry.configurations.get(api) if api else None
     if entry is None or "port" not in entry.cls.model_fields:
         return ""
-    return f" on port {resolver.resolve(entry.cls, entry.name).value.port}"
+    port = getattr(resolver.resolve(entry.cls, entry.name).value, "port", None)
+    return f" on port {port}"
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )

@@ -27,10 +27,15 @@ Main = Callable[..., object] | str
 def check_name(kind: str, name: str) -> str:
     """A component or service name: lower case letters, digits, ``_``, ``.``, ``-``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConfigurationError(Problem(
-            f"{kind} declaration", "name", "lower-case letters, digits, '_', '.' or '-'",
-            repr(name), hint="for example 'shop-api'",
-        ))
+        raise ConfigurationError(
+            Problem(
+                f"{kind} declaration",
+                "name",
+                "lower-case letters, digits, '_', '.' or '-'",
+                repr(name),
+                hint="for example 'shop-api'",
+            )
+        )
     return name
 
 
@@ -42,8 +47,16 @@ class Component:
     component's own process; it receives the resolved configuration.
     """
 
-    __slots__ = ("_resolved", "client", "configuration", "depends_on", "description", "main",
-                 "mock", "name")
+    __slots__ = (
+        "_resolved",
+        "client",
+        "configuration",
+        "depends_on",
+        "description",
+        "main",
+        "mock",
+        "name",
+    )
 
     def __init__(
         self,
@@ -152,10 +165,15 @@ class Service:
         self.description = description
         self.configuration = configuration
         if self.api is not None and self.api not in self.components:
-            raise ConfigurationError(Problem(
-                f"service {name!r} declaration", "api", f"one of its components {self.components}",
-                repr(self.api), hint="add the API component to components",
-            ))
+            raise ConfigurationError(
+                Problem(
+                    f"service {name!r} declaration",
+                    "api",
+                    f"one of its components {self.components}",
+                    repr(self.api),
+                    hint="add the API component to components",
+                )
+            )
 
     def __repr__(self) -> str:
         return f"Service(name={self.name!r}, components={list(self.components)!r})"

@@ -50,9 +50,15 @@ class PluginOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping, for ``oservices plugins --json``."""
-        return {"name": self.name, "distribution": self.distribution, "version": self.version,
-                "state": self.state, "reason": self.reason, "kind": self.kind,
-                "hooks": list(self.hooks)}
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "state": self.state,
+            "reason": self.reason,
+            "kind": self.kind,
+            "hooks": list(self.hooks),
+        }
 
     def __str__(self) -> str:
         where = f"plugin {self.name!r} ({self.distribution} {self.version})"
@@ -69,7 +75,7 @@ class PluginManager(pluggy.PluginManager):
         # Configurations that packages contribute: name -> (class, plugin name).
         self.package_configurations: dict[str, tuple[type[Configuration], str]] = {}
 
-    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:  # noqa: ANN401 - pluggy's type
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:  # pluggy's own type
         # Only oservices_* names can be hooks; never touching other attributes keeps
         # registration from evaluating a component's properties.
         if not name.startswith(_PREFIX):
@@ -154,8 +160,13 @@ def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
     return ep.dist.name if ep.dist is not None else "(unknown distribution)"
 
 
-def _outcome(ep: importlib.metadata.EntryPoint, state: State, reason: str = "",
-             kind: str = "", hooks: Sequence[str] = ()) -> PluginOutcome:
+def _outcome(
+    ep: importlib.metadata.EntryPoint,
+    state: State,
+    reason: str = "",
+    kind: str = "",
+    hooks: Sequence[str] = (),
+) -> PluginOutcome:
     version = ep.dist.version if ep.dist is not None else "?"
     return PluginOutcome(ep.name, _dist_name(ep), version, state, reason, kind, tuple(hooks))
 
@@ -191,16 +202,21 @@ def _incompatible(ep: importlib.metadata.EntryPoint) -> str:
     return ""
 
 
-def _register(pm: PluginManager, ep: importlib.metadata.EntryPoint, plugin: object,
-              options: _Options) -> PluginOutcome:
+def _register(
+    pm: PluginManager, ep: importlib.metadata.EntryPoint, plugin: object, options: _Options
+) -> PluginOutcome:
     kind = _kind(plugin)
     if not kind:
         found = type(plugin).__name__
         return _outcome(ep, "failed", f"names a {found}, not a Component, Service or module")
     if isinstance(plugin, Component) and plugin.name in options.taken:
         owner = options.taken[plugin.name]
-        return _outcome(ep, "failed", f"component name {plugin.name!r} is already taken by "
-                        f"plugin {owner!r}", kind)
+        return _outcome(
+            ep,
+            "failed",
+            f"component name {plugin.name!r} is already taken by plugin {owner!r}",
+            kind,
+        )
     try:
         pm.register(plugin, name=ep.name)
     except (ValueError, pluggy.PluginValidationError) as exc:
@@ -221,7 +237,7 @@ def _kind(plugin: object) -> str:
         return "component"
     if isinstance(plugin, Service):
         return "service"
-    if isinstance(plugin, types.ModuleType) or isinstance(plugin, type):
+    if isinstance(plugin, types.ModuleType | type):
         return "hooks"
     return ""
 
@@ -237,8 +253,9 @@ def _fail_late(pm: PluginManager, name: str, reason: str) -> None:
     if plugin is not None:
         pm.unregister(plugin)
     index, old = next((i, o) for i, o in enumerate(pm.outcomes) if o.name == name)
-    pm.outcomes[index] = PluginOutcome(old.name, old.distribution, old.version, "failed",
-                                       reason, old.kind)
+    pm.outcomes[index] = PluginOutcome(
+        old.name, old.distribution, old.version, "failed", reason, old.kind
+    )
 
 
 def _check_services(pm: PluginManager) -> None:
@@ -265,8 +282,11 @@ def _collect_configurations(pm: PluginManager) -> None:
         except Exception as exc:  # noqa: BLE001 - the plugin's failure, reported
             _fail_late(pm, impl.plugin_name, f"oservices_configurations raised {exc!r}")
             continue
-        good = {n: c for n, c in contributed.items()
-                if isinstance(c, type) and issubclass(c, Configuration)}
+        good = {
+            n: c
+            for n, c in contributed.items()
+            if isinstance(c, type) and issubclass(c, Configuration)
+        }
         bad = sorted(set(contributed) - set(good))
         clash = [n for n in good if n in taken or n in pm.package_configurations]
         if bad or clash:

@@ -58,8 +58,9 @@ class Registry:
     def configuration(self, name: str, where: str = "command line") -> ConfigurationEntry:
         """The configuration ``name``, or an error naming the closest known ones."""
         if name not in self.configurations:
-            raise ConfigurationError(unknown_name("configuration", name, self.configurations,
-                                                  where))
+            raise ConfigurationError(
+                unknown_name("configuration", name, self.configurations, where)
+            )
         return self.configurations[name]
 
 
@@ -72,8 +73,9 @@ def unknown_name(kind: str, name: str, known: Iterable[str], where: str) -> Prob
     return Problem(where, name, f"a known {kind} ({listed})", f"unknown {kind} {name!r}", hint)
 
 
-def _configurations(pm: PluginManager, components: dict[str, Component],
-                    services: dict[str, Service]) -> dict[str, ConfigurationEntry]:
+def _configurations(
+    pm: PluginManager, components: dict[str, Component], services: dict[str, Service]
+) -> dict[str, ConfigurationEntry]:
     entries: dict[str, ConfigurationEntry] = {}
     for name, component in components.items():
         if component.configuration is not None:

@@ -59,9 +59,16 @@ class System:
 
     __slots__ = ("components", "file", "hosts", "name", "registry", "services")
 
-    def __init__(self, registry: Registry, *, name: str = "system",
-                 components: list[str] | None = None, services: list[str] | None = None,
-                 hosts: dict[str, list[str]] | None = None, file: Path | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        name: str = "system",
+        components: list[str] | None = None,
+        services: list[str] | None = None,
+        hosts: dict[str, list[str]] | None = None,
+        file: Path | None = None,
+    ) -> None:
         self.registry = registry
         self.name = name
         self.file = file
@@ -73,8 +80,11 @@ class System:
     @classmethod
     def from_registry(cls, registry: Registry) -> System:
         """Every installed component, with the services that hold them."""
-        services = [s.name for s in registry.services.values()
-                    if all(c in registry.components for c in s.components)]
+        services = [
+            s.name
+            for s in registry.services.values()
+            if all(c in registry.components for c in s.components)
+        ]
         return cls(registry, services=services)
 
     @classmethod
@@ -86,29 +96,40 @@ class System:
         try:
             parsed = _SystemFile.model_validate(data)
         except ValidationError as exc:
+
             def locate(key: tuple[str, ...]) -> str:
                 line = _toml.locate_line(text, key)
                 return f"{path}:{line}" if line else str(path)
 
-            raise ConfigurationError(problems_from(exc, _SystemFile, locate),
-                                     subject=str(path)) from None
+            raise ConfigurationError(
+                problems_from(exc, _SystemFile, locate), subject=str(path)
+            ) from None
         problems = _check_names(parsed, registry, path, text)
         members = None if problems else _members(parsed, registry)
         problems += _check_dependencies(members, registry, path)
         if problems:
             raise ConfigurationError(problems, subject=str(path))
-        return cls(registry, name=parsed.name, components=members,
-                   services=parsed.services, file=path,
-                   hosts={h: host.components for h, host in parsed.hosts.items()})
+        return cls(
+            registry,
+            name=parsed.name,
+            components=members,
+            services=parsed.services,
+            file=path,
+            hosts={h: host.components for h, host in parsed.hosts.items()},
+        )
 
     def configurations(self) -> dict[str, ConfigurationEntry]:
         """The configurations of its components, of its services, and of every package."""
         wanted = set(self.components) | set(self.services)
-        return {name: entry for name, entry in self.registry.configurations.items()
-                if name in wanted or entry.owner.startswith("package")}
+        return {
+            name: entry
+            for name, entry in self.registry.configurations.items()
+            if name in wanted or entry.owner.startswith("package")
+        }
 
-    def resolver(self, settings: Settings | None = None, *,
-                 overrides: dict[str, Any] | None = None) -> Resolver:
+    def resolver(
+        self, settings: Settings | None = None, *, overrides: dict[str, Any] | None = None
+    ) -> Resolver:
         """A resolver whose system layer is this system's file."""
         from oservices_core._resolve import Resolver
 
@@ -126,22 +147,38 @@ def _check_names(parsed: _SystemFile, registry: Registry, path: Path, text: str)
     checks: list[tuple[str, str, tuple[str, ...], Mapping[str, object]]] = [
         *(("service", n, ("services",), registry.services) for n in parsed.services),
         *(("component", n, ("components",), registry.components) for n in parsed.components),
-        *(("configuration", n, ("configurations", n), registry.configurations)
-          for n in parsed.configurations),
-        *(("component", n, ("hosts", h, "components"), registry.components)
-          for h, host in parsed.hosts.items() for n in host.components),
+        *(
+            ("configuration", n, ("configurations", n), registry.configurations)
+            for n in parsed.configurations
+        ),
+        *(
+            ("component", n, ("hosts", h, "components"), registry.components)
+            for h, host in parsed.hosts.items()
+            for n in host.components
+        ),
     ]
-    return [unknown_name(kind, name, known, _where(path, text, key, name))
-            for kind, name, key, known in checks if name not in known]
+    return [
+        unknown_name(kind, name, known, _where(path, text, key, name))
+        for kind, name, key, known in checks
+        if name not in known
+    ]
 
 
 def _check_dependencies(members: list[str] | None, registry: Registry, path: Path) -> list[Problem]:
     if members is None:
         return []
-    return [Problem(str(path), f"{name}.depends_on", "a component of the system", repr(dependency),
-                    hint=f"add {dependency!r} to components, or its service to services")
-            for name in members for dependency in registry.components[name].depends_on
-            if dependency not in members]
+    return [
+        Problem(
+            str(path),
+            f"{name}.depends_on",
+            "a component of the system",
+            repr(dependency),
+            hint=f"add {dependency!r} to components, or its service to services",
+        )
+        for name in members
+        for dependency in registry.components[name].depends_on
+        if dependency not in members
+    ]
 
 
 def _where(path: Path, text: str, key: tuple[str, ...], name: str) -> str:
