@@ -31,7 +31,9 @@ def plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([outcome.as_dict() for outcome in outcomes], indent=2))
         return 0
-    rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "KIND", "STATE", "HOOKS / REASON")]
+    rows: list[tuple[str, ...]] = [
+        ("PLUGIN", "DISTRIBUTION", "VERSION", "KIND", "STATE", "HOOKS / REASON")
+    ]
     rows += [_plugin_row(outcome) for outcome in outcomes]
     _table(rows)
     return 0
@@ -54,7 +56,7 @@ def components(args: argparse.Namespace) -> int:
     registry = load_registry(args)
     names = dict(registry.plugin_manager.list_name_plugin())
     plugin_of = {id(plugin): name for name, plugin in names.items()}
-    rows = [("COMPONENT", "SERVICE", "API", "CONFIGURATION", "PLUGIN")]
+    rows: list[tuple[str, ...]] = [("COMPONENT", "SERVICE", "API", "CONFIGURATION", "PLUGIN")]
     for name, component in registry.components.items():
         service = registry.service_of(name)
         api = "yes" if service is not None and service.api == name else ""
