@@ -12,29 +12,57 @@ from typing import TYPE_CHECKING, Any
 from oservices_core._version import __version__
 
 if TYPE_CHECKING:
+    from oservices_core._component import Component, Service
     from oservices_core._configuration import Configuration, FromSettings
-    from oservices_core._errors import ConfigurationError, OservicesError, Problem
+    from oservices_core._context import Context
+    from oservices_core._errors import ConfigurationError, OservicesError, PluginLoadError, Problem
+    from oservices_core._plugins import PluginManager, PluginOutcome, get_plugin_manager
+    from oservices_core._registry import Registry
     from oservices_core._resolve import Provenance, Resolved, Resolver, Source
     from oservices_core._settings import Settings, active_settings, load_settings, start_thread
+    from oservices_core._system import System
+    from oservices_core.hookspecs import hookimpl, hookspec
 
 __all__ = [
+    "Component",
     "Configuration",
     "ConfigurationError",
+    "Context",
     "FromSettings",
     "OservicesError",
+    "PluginLoadError",
+    "PluginManager",
+    "PluginOutcome",
     "Problem",
     "Provenance",
+    "Registry",
     "Resolved",
     "Resolver",
+    "Service",
     "Settings",
     "Source",
+    "System",
     "__version__",
     "active_settings",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
     "load_settings",
     "start_thread",
 ]
 
 _HOMES = {
+    "Component": "_component",
+    "Service": "_component",
+    "Context": "_context",
+    "PluginLoadError": "_errors",
+    "PluginManager": "_plugins",
+    "PluginOutcome": "_plugins",
+    "get_plugin_manager": "_plugins",
+    "Registry": "_registry",
+    "System": "_system",
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
     "Configuration": "_configuration",
     "FromSettings": "_configuration",
     "ConfigurationError": "_errors",

@@ -158,7 +158,8 @@ def _show(args: argparse.Namespace) -> int:
     if _names.is_settings(args.name):
         print(_names.render_settings(), end="")
         return 0
-    print(_names.render_masked(_resolved(args.name, args.sets).value), end="")
+    resolved = _resolved(args.name, args.sets)
+    print(_names.render_masked(resolved.value, resolved.name), end="")
     return 0
 
 

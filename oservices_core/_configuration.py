@@ -55,25 +55,30 @@ class Configuration(BaseModel):
         return configuration_name(cls)
 
     @classmethod
-    def schema_file_name(cls) -> str:
+    def schema_file_name(cls, name: str | None = None) -> str:
         """File name of this configuration's JSON Schema, as the ``#:schema`` line names it."""
-        return f"{cls.configuration_name()}.schema.json"
+        return f"{name or cls.configuration_name()}.schema.json"
 
-    def to_toml(self, *, include_secrets: bool = False, schema: str | None = None) -> str:
+    def to_toml(
+        self, *, include_secrets: bool = False, schema: str | None = None, name: str | None = None
+    ) -> str:
         """Commented TOML of this configuration.
 
         Secret fields are left out (a comment names the environment variable to
         set them with) unless ``include_secrets`` is true. ``schema`` is the
-        ``#:schema`` target, by default the schema file beside the TOML file.
+        ``#:schema`` target, by default the schema file beside the TOML file;
+        ``name`` is the name it is registered under (default: the class's).
         """
         secrets: _toml.Secrets = "reveal" if include_secrets else "omit"
-        return self._render(secrets, schema)[0]
+        return self._render(secrets, schema=schema, name=name)[0]
 
-    def _render(self, secrets: _toml.Secrets, schema: str | None = None) -> tuple[str, bool]:
+    def _render(
+        self, secrets: _toml.Secrets, *, schema: str | None = None, name: str | None = None
+    ) -> tuple[str, bool]:
         cls = type(self)
-        name = cls.configuration_name()
+        name = name or cls.configuration_name()
         head = [
-            f"#:schema {schema or './' + cls.schema_file_name()}",
+            f"#:schema {schema or './' + cls.schema_file_name(name)}",
             f"# Configuration {name!r} ({cls.__module__}.{cls.__qualname__})",
             *_toml.comment(cls.__doc__ if cls.__doc__ != Configuration.__doc__ else None),
             "",
@@ -101,17 +106,19 @@ class Configuration(BaseModel):
             problems = problems_from(exc, cls, locate)
             raise ConfigurationError(problems, subject=source) from None
 
-    def dump(self, path: str | Path, *, include_secrets: bool = False) -> None:
+    def dump(
+        self, path: str | Path, *, include_secrets: bool = False, name: str | None = None
+    ) -> None:
         """Write this configuration to ``path`` atomically, and its JSON Schema beside it.
 
         A file that holds a secret is created with mode 0600. A failure leaves
         any previous file intact.
         """
         path = Path(path)
-        text, secret = self._render("reveal" if include_secrets else "omit")
+        text, secret = self._render("reveal" if include_secrets else "omit", name=name)
         write_atomic(path, text.encode(), mode=0o600 if secret else 0o644)
         schema = json.dumps(type(self).model_json_schema(), indent=2, sort_keys=True) + "\n"
-        schema_path = path.parent / type(self).schema_file_name()
+        schema_path = path.parent / type(self).schema_file_name(name)
         if not schema_path.exists() or schema_path.read_text() != schema:
             write_atomic(schema_path, schema.encode())
 

@@ -44,9 +44,9 @@ def is_settings(name: str) -> bool:
 
 
 def find(name: str) -> Target:
-    """The configuration named by an import path ``package.module:Class``."""
+    """A registered configuration by name, or one named by an import path ``module:Class``."""
     if ":" not in name:
-        raise _not_found(name, "no configuration is registered under this name")
+        return _registered(name)
     module_name, _, attribute = name.partition(":")
     _importable_here()
     try:
@@ -58,6 +58,14 @@ def find(name: str) -> Target:
     if not (isinstance(value, type) and issubclass(value, Configuration)):
         raise _not_found(name, f"{attribute!r} in {module_name!r} is not a Configuration class")
     return Target(configuration_name(value), value)
+
+
+def _registered(name: str) -> Target:
+    from oservices_core._plugins import get_plugin_manager
+    from oservices_core._registry import Registry
+
+    entry = Registry(get_plugin_manager()).configuration(name)
+    return Target(entry.name, entry.cls)
 
 
 def _importable_here() -> None:
@@ -95,9 +103,9 @@ def split_key(key: str) -> tuple[str, str]:
     return (module + colon + name, field)
 
 
-def render_masked(model: Configuration) -> str:
+def render_masked(model: Configuration, name: str) -> str:
     """Resolved values as TOML, every secret masked."""
-    return model._render("mask")[0]
+    return model._render("mask", name=name)[0]
 
 
 def render_settings() -> str:
@@ -111,7 +119,7 @@ def render_sample(target: Target) -> str:
     """Commented TOML holding the defaults; required fields are shown as comments."""
     cls = target.cls
     derived = settings_layer(cls, active_settings()).values
-    return cls.model_construct(**derived)._render("omit")[0]
+    return cls.model_construct(**derived)._render("omit", name=target.name)[0]
 
 
 def _render(model: BaseModel, head: list[str]) -> str:
