@@ -71,6 +71,19 @@ def _registry_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     describe = commands.add_parser("describe", help="describe a service: components, API, files")
     describe.add_argument("service", metavar="SERVICE")
     describe.set_defaults(handler=_lazy("_cli_registry", "describe"))
+    check = commands.add_parser("check", help="check installed plugins")
+    checks = check.add_subparsers(title="checks", metavar="CHECK")
+    neutral = checks.add_parser(
+        "neutral",
+        help="import each plugin module in a fresh process and fail if it does work at import time",
+    )
+    neutral.add_argument(
+        "modules",
+        nargs="*",
+        metavar="MODULE",
+        help="modules to check (default: every installed plugin's)",
+    )
+    neutral.set_defaults(handler=_lazy("_cli_registry", "neutral"))
 
 
 def _lazy(module: str, function: str) -> Handler:

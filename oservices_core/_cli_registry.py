@@ -13,7 +13,7 @@ from oservices_core._registry import Registry
 if TYPE_CHECKING:
     from oservices_core._resolve import Resolver
 
-__all__ = ["components", "describe", "load_registry", "plugins"]
+__all__ = ["components", "describe", "load_registry", "neutral", "plugins"]
 
 
 def load_registry(args: argparse.Namespace, *, warn: bool = True) -> Registry:
@@ -115,3 +115,19 @@ def _table(rows: list[tuple[str, ...]]) -> None:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+def neutral(args: argparse.Namespace) -> int:
+    """Exit 0 when importing every module is neutral, 1 naming each one that is not."""
+    from oservices_core._neutral import check_neutral, plugin_modules
+
+    verdicts = check_neutral(args.modules or plugin_modules())
+    for verdict in verdicts:
+        print(f"{verdict.module}: {'neutral' if verdict.neutral else 'NOT NEUTRAL'}")
+        for finding in verdict.findings:
+            print(f"  - {finding}")
+        if verdict.error:
+            print(f"  - import failed: {verdict.error}")
+    bad = sum(not verdict.neutral for verdict in verdicts)
+    print(f"{len(verdicts) - bad} neutral, {bad} not neutral")
+    return 1 if bad else 0

@@ -1,0 +1,165 @@
+"""Run in a fresh interpreter: import one module and report what the import did.
+
+``python -m oservices_core._neutral_probe MODULE`` prints one JSON object:
+``{"module": ..., "findings": [...], "error": ...}``. A neutral module's import
+opens no file but code, reads neither the environment nor settings, starts no
+thread or process, opens no socket and does not configure Django.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+_CODE = (".py", ".pyc", ".so", ".pyd", ".pth", ".pyi")
+_PROCESS = (
+    "subprocess.Popen",
+    "os.fork",
+    "os.forkpty",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+)
+_SOCKET = ("socket.bind", "socket.connect")
+_EVERY = "(every variable)"
+# Read by libraries on every class definition (pydantic checks it per model class):
+# defining models at import is neutral, so these reads are not the module's doing.
+_LIBRARY_VARIABLES = frozenset({"PYDANTIC_DISABLE_PLUGINS"})
+
+
+class _RecordingEnviron(MutableMapping[str, str]):
+    """``os.environ`` that notes every read, so environment access is seen."""
+
+    def __init__(self, real: MutableMapping[str, str], findings: list[str]) -> None:
+        self._real = real
+        self._findings = findings
+
+    def _note(self, what: str) -> None:
+        if _Probe.active:
+            self._findings.append(what)
+
+    def __getitem__(self, key: str) -> str:
+        self._note(key)
+        return self._real[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._note(key)
+        self._real[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._real[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self._note(_EVERY)
+        return iter(self._real)
+
+    def __len__(self) -> int:
+        return len(self._real)
+
+    def __contains__(self, key: object) -> bool:
+        self._note(str(key))
+        return key in self._real
+
+    def copy(self) -> dict[str, str]:
+        self._note(_EVERY)
+        return dict(self._real)
+
+
+class _Probe:
+    active = False
+
+    def __init__(self) -> None:
+        self.findings: list[str] = []
+
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if not _Probe.active:
+            return
+        if event == "open":
+            self._open(args)
+        elif event.startswith(_PROCESS):
+            self.findings.append(f"started a process ({event}: {args[0]!r})")
+        elif event in _SOCKET:
+            self.findings.append(f"opened a socket ({event} {args[1]!r})")
+
+    def _open(self, args: tuple[Any, ...]) -> None:
+        path, mode = str(args[0]), args[1]
+        writing = isinstance(mode, str) and any(flag in mode for flag in "wax+")
+        if writing or not (path.endswith(_CODE) or ".dist-info" in path):
+            self.findings.append(f"opened file {path} (mode {mode!r})")
+
+
+def _settings_watch(findings: list[str]) -> None:
+    from oservices_core import _settings
+
+    for name in ("active_settings", "load_settings"):
+        original = getattr(_settings, name)
+
+        def watched(*args: Any, _original: Any = original, _name: str = name, **kw: Any) -> Any:
+            if _Probe.active:
+                findings.append(f"read settings ({_name})")
+            return _original(*args, **kw)
+
+        setattr(_settings, name, watched)
+
+
+def _django_findings() -> list[str]:
+    if "django" not in sys.modules:
+        return []
+    from django.apps import apps
+    from django.conf import settings
+
+    found = ["configured Django (settings.configure)"] if settings.configured else []
+    return found + (["set up Django (django.setup)"] if apps.ready else [])
+
+
+def _environment_finding(names: list[str]) -> list[str]:
+    names = [name for name in names if name not in _LIBRARY_VARIABLES]
+    if not names:
+        return []
+    if _EVERY in names:
+        return ["read the whole environment"]
+    return ["read the environment: " + ", ".join(dict.fromkeys(names))]
+
+
+def _watch_threads(findings: list[str]) -> None:
+    # A thread may end before the import does; catch it when it starts.
+    start = threading.Thread.start
+
+    def watched(thread: threading.Thread) -> None:
+        if _Probe.active:
+            findings.append(f"started thread {thread.name!r}")
+        start(thread)
+
+    threading.Thread.start = watched  # type: ignore[method-assign]  # watch thread starts
+
+
+def probe(module: str) -> dict[str, Any]:
+    """Import ``module`` with everything watched; return what it did."""
+    state = _Probe()
+    environment: list[str] = []
+    _settings_watch(state.findings)
+    _watch_threads(state.findings)
+    sys.addaudithook(state.audit)
+    os.environ = _RecordingEnviron(os.environ, environment)  # type: ignore[assignment]  # watch reads
+    threads = set(threading.enumerate())
+    error = None
+    _Probe.active = True
+    try:
+        importlib.import_module(module)
+    except BaseException as exc:  # noqa: BLE001 - a failing import is reported, not raised
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        _Probe.active = False
+    started = [f"started thread {t.name!r}" for t in threading.enumerate() if t not in threads]
+    findings = [*_environment_finding(environment), *dict.fromkeys(state.findings + started)]
+    return {"module": module, "findings": findings + _django_findings(), "error": error}
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(sys.argv[1])))
