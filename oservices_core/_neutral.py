@@ -49,7 +49,7 @@ def _probe(module: str) -> Verdict:
         for k, v in os.environ.items()
         if not k.startswith(("OSERVICES_", "DJANGO_SETTINGS_MODULE"))
     }
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - our own probe, run by this interpreter
         [sys.executable, "-m", "oservices_core._neutral_probe", module],
         capture_output=True,
         text=True,

@@ -136,7 +136,7 @@ def _watch_threads(findings: list[str]) -> None:
             findings.append(f"started thread {thread.name!r}")
         start(thread)
 
-    threading.Thread.start = watched  # type: ignore[method-assign]  # watch thread starts
+    threading.Thread.start = watched  # type: ignore[method-assign,assignment]  # watch starts
 
 
 def probe(module: str) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def probe(module: str) -> dict[str, Any]:
     _settings_watch(state.findings)
     _watch_threads(state.findings)
     sys.addaudithook(state.audit)
-    os.environ = _RecordingEnviron(os.environ, environment)  # type: ignore[assignment]  # watch reads
+    os.environ = _RecordingEnviron(os.environ, environment)  # type: ignore[assignment]  # noqa: B003 - watch reads
     threads = set(threading.enumerate())
     error = None
     _Probe.active = True
