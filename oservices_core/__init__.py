@@ -7,11 +7,13 @@ The public API is exactly ``__all__``. Names load on first use (PEP 562), so
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from oservices_core._version import __version__
 
+TYPE_CHECKING = False  # not typing's: importing typing costs --help a tenth of its time
 if TYPE_CHECKING:
+    from typing import Any
+
     from oservices_core._component import Component, Service
     from oservices_core._configuration import Configuration, FromSettings
     from oservices_core._context import Context
