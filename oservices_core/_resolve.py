@@ -15,7 +15,6 @@ import difflib
 import json
 import os
 import tomllib
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,14 @@ from pydantic import BaseModel, ValidationError
 from oservices_core import _toml
 from oservices_core._configuration import (
     Configuration,
-    FromSettings,
     configuration_name,
     env_prefix,
     read_text,
 )
 from oservices_core._errors import ConfigurationError, Problem
 from oservices_core._problems import is_complex, is_secret_path, problems_from, show_found
-from oservices_core._settings import Settings, active_settings
+from oservices_core._settings import Settings, active_settings, current_settings
+from oservices_core._shape import derived_fields, model_of, nested_models
 
 __all__ = ["Layer", "Provenance", "Resolved", "Resolver", "Source", "settings_layer"]
 
@@ -106,21 +105,22 @@ class Resolved(Generic[C]):
     set by a file, the environment or an override keep winning.
     """
 
-    __slots__ = ("_cache", "_layers", "cls", "name")
+    __slots__ = ("_cache", "_layers", "_settings", "cls", "name")
 
     def __init__(self, cls: type[C], name: str, layers: list[Layer], settings: Settings) -> None:
         self.cls = cls
         self.name = name
         self._layers = layers  # every layer but the settings one, lowest first
+        self._settings = settings  # the resolver's, used while no settings are active
         self._cache: tuple[Settings, C, list[Layer]] | None = None
         self._compute(settings)
 
     @property
     def value(self) -> C:
         """The configuration for the settings active in this context."""
-        settings = active_settings()
+        settings = current_settings() or self._settings
         cached = self._cache
-        if cached is not None and cached[0] is settings:
+        if cached is not None and (cached[0] is settings or cached[0] == settings):
             return cached[1]
         return self._compute(settings)
 
@@ -179,37 +179,20 @@ def _default(cls: type[BaseModel], path: Path_) -> Any:
     model: type[BaseModel] | None = cls
     for part in path[:-1]:
         info = model.model_fields.get(part) if model else None
-        model = _model_of(info.annotation) if info else None
+        model = model_of(info.annotation) if info else None
     info = model.model_fields.get(path[-1]) if model else None
     if info is None or info.is_required():
         return _NO_DEFAULT
     return info.get_default(call_default_factory=True)
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    candidates = [annotation, *typing.get_args(annotation)]
-    for candidate in candidates:
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def settings_layer(cls: type[BaseModel], settings: Settings, prefix: Path_ = ()) -> Layer:
+def settings_layer(cls: type[BaseModel], settings: Settings) -> Layer:
+    """The values that ``cls`` derives from ``settings`` (its ``FromSettings`` fields)."""
     layer = Layer("settings")
-    _derive_into(layer, cls, settings, prefix)
-    return layer
-
-
-def _derive_into(layer: Layer, cls: type[BaseModel], settings: Settings, prefix: Path_) -> None:
     source = Source("settings")
-    for name, info in cls.model_fields.items():
-        path = (*prefix, name)
-        for marker in info.metadata:
-            if isinstance(marker, FromSettings):
-                layer.set(path, marker.derive(settings), source)
-        nested = _model_of(info.annotation)
-        if nested is not None:
-            _derive_into(layer, nested, settings, path)
+    for path, derive in derived_fields(cls):
+        layer.set(path, derive(settings), source)
+    return layer
 
 
 def _merge(layers: Iterable[Layer], cls: type[BaseModel]) -> dict[str, Any]:
@@ -222,10 +205,9 @@ def _merge(layers: Iterable[Layer], cls: type[BaseModel]) -> dict[str, Any]:
 def _merge_into(
     target: dict[str, Any], incoming: Mapping[str, Any], cls: type[BaseModel] | None
 ) -> None:
-    fields = cls.model_fields if cls else {}
+    nested_of = nested_models(cls) if cls else {}
     for key, value in incoming.items():
-        info = fields.get(key)
-        nested = _model_of(info.annotation) if info else None
+        nested = nested_of.get(key)
         if nested is not None and isinstance(value, Mapping) and isinstance(target.get(key), dict):
             _merge_into(target[key], value, nested)
         else:
@@ -332,9 +314,13 @@ def _fill(layer: Layer, values: Mapping[str, Any], source: Source, prefix: Path_
 
 def _file_layer(path: Path, *, explicit: bool) -> Layer:
     layer = Layer("file")
-    if not explicit and not path.is_file():
+    try:
+        text = read_text(path)
+    except ConfigurationError:
+        # The usual file is optional; an explicitly named one must be there.
+        if explicit or path.exists():
+            raise
         return layer
-    text = read_text(path)
     _fill(layer, _toml.loads(text, str(path)), Source("file", str(path), text), ())
     return layer
 
@@ -421,7 +407,7 @@ def _field_path(
             return None
         name = names[part.lower()]
         path.append(name)
-        model = _model_of(model.model_fields[name].annotation) if model else None
+        model = model_of(model.model_fields[name].annotation) if model else None
     return tuple(path) if path else None
 
 
@@ -474,5 +460,5 @@ def _field_info(cls: type[BaseModel], path: Path_) -> Any:
         info = model.model_fields.get(part)
         if info is None:
             return None
-        model = _model_of(info.annotation)
+        model = model_of(info.annotation)
     return info

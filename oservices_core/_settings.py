@@ -34,7 +34,14 @@ from oservices_core import _toml
 from oservices_core._errors import ConfigurationError, Problem
 from oservices_core._problems import problems_from
 
-__all__ = ["Settings", "activate", "active_settings", "load_settings", "start_thread"]
+__all__ = [
+    "Settings",
+    "activate",
+    "active_settings",
+    "current_settings",
+    "load_settings",
+    "start_thread",
+]
 
 _DIRECTORIES = {"config_dir": "config", "data_dir": "data", "log_dir": "log", "run_dir": "run"}
 _ACTIVE: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
@@ -135,6 +142,11 @@ class _Activation:
 def activate(settings: Settings) -> _Activation:
     """Make ``settings`` active in this context (see :meth:`Settings.activate`)."""
     return settings.activate()
+
+
+def current_settings() -> Settings | None:
+    """The settings active in this context, or None when none were activated or loaded."""
+    return _ACTIVE.get()
 
 
 def active_settings() -> Settings:

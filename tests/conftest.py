@@ -11,6 +11,16 @@ import pytest
 from oservices_core import Settings, load_settings
 
 
+@pytest.fixture(autouse=True)
+def no_active_settings() -> Iterator[None]:
+    """Each test starts with no settings active (active_settings() caches what it loads)."""
+    from oservices_core._settings import _ACTIVE
+
+    token = _ACTIVE.set(None)
+    yield
+    _ACTIVE.reset(token)
+
+
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No OSERVICES_* variable from the machine leaks into a test."""

@@ -31,10 +31,20 @@ class LayeredConfiguration(Configuration):
     db: Database = Database()
 
 
+class UnderivedConfiguration(LayeredConfiguration):
+    """The same fields, but port does not derive from settings."""
+
+    port: int = 1
+
+
 NAME = "layered"
 
 
-def _setup(home: Path, layers: set[str], monkeypatch: pytest.MonkeyPatch) -> Resolver:
+def _cls(layers: set[str]) -> type[LayeredConfiguration]:
+    return LayeredConfiguration if "settings" in layers else UnderivedConfiguration
+
+
+def _setup(home: Path, layers: set[str]) -> Resolver:
     """A resolver where each named layer sets port to its own number."""
     if "file" in layers:
         (home / "config").mkdir(exist_ok=True)
@@ -45,9 +55,7 @@ def _setup(home: Path, layers: set[str], monkeypatch: pytest.MonkeyPatch) -> Res
         system.write_text(f"[configurations.{NAME}]\nport = 4\n")
     environ = {"OSERVICES_LAYERED__PORT": "5"} if "environment" in layers else {}
     overrides = {f"{NAME}.port": "6"} if "override" in layers else {}
-    settings = load_settings(base_port=1000 if "settings" in layers else 8000)
-    if "settings" not in layers:
-        monkeypatch.setattr(LayeredConfiguration.model_fields["port"], "metadata", [])
+    settings = load_settings(base_port=1000)
     return Resolver(settings, environ=environ, system_file=system, overrides=overrides)
 
 
@@ -55,12 +63,10 @@ EXPECTED = {"default": 1, "settings": 1007, "file": 3, "system": 4, "environment
 
 
 @pytest.mark.parametrize(("low", "high"), list(itertools.combinations(LAYERS, 2)))
-def test_higher_layer_wins(
-    home: Path, monkeypatch: pytest.MonkeyPatch, low: str, high: str
-) -> None:
-    resolver = _setup(home, {low, high}, monkeypatch)
+def test_higher_layer_wins(home: Path, low: str, high: str) -> None:
+    resolver = _setup(home, {low, high})
     with resolver.settings.activate():
-        resolved = resolver.resolve(LayeredConfiguration)
+        resolved = resolver.resolve(_cls({low, high}), NAME)
         assert resolved.value.port == EXPECTED[high]
         story = resolved.explain("port")
     assert story.source.kind == high
@@ -70,8 +76,8 @@ def test_higher_layer_wins(
     assert str(story.hidden[0][1]) == str(EXPECTED[low])
 
 
-def test_all_layers_in_order(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    resolver = _setup(home, set(LAYERS), monkeypatch)
+def test_all_layers_in_order(home: Path) -> None:
+    resolver = _setup(home, set(LAYERS))
     with resolver.settings.activate():
         story = resolver.resolve(LayeredConfiguration).explain("port")
     assert story.value == 6
@@ -79,10 +85,8 @@ def test_all_layers_in_order(home: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert kinds == list(reversed(LAYERS))
 
 
-def test_where_names_file_line_variable_and_override(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    resolver = _setup(home, set(LAYERS), monkeypatch)
+def test_where_names_file_line_variable_and_override(home: Path) -> None:
+    resolver = _setup(home, set(LAYERS))
     with resolver.settings.activate():
         story = resolver.resolve(LayeredConfiguration).explain("port")
     places = [source.where(("port",)) for source, _ in story.hidden]
@@ -163,3 +167,16 @@ class DerivedNested(Configuration):
 def test_settings_derive_nested_fields(settings: Settings) -> None:
     value = Resolver(settings, environ={}).resolve(DerivedNested).value
     assert value.sub.path == settings.data_dir / "sub.db"
+
+
+def test_resolver_settings_serve_when_none_are_active(home: Path) -> None:
+    # Nothing activated: the resolver's own settings derive the values.
+    resolved = Resolver(load_settings(base_port=3000), environ={}).resolve(LayeredConfiguration)
+    assert resolved.value.port == 3007
+
+
+def test_equal_settings_do_not_revalidate(settings: Settings) -> None:
+    resolved = Resolver(settings, environ={}).resolve(LayeredConfiguration)
+    first = resolved.value
+    with load_settings().activate():  # another object, equal values
+        assert resolved.value is first
