@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from typing import Any
 
 _CODE = (".py", ".pyc", ".so", ".pyd", ".pth", ".pyi")
@@ -33,42 +33,27 @@ _EVERY = "(every variable)"
 _LIBRARY_VARIABLES = frozenset({"PYDANTIC_DISABLE_PLUGINS"})
 
 
-class _RecordingEnviron(MutableMapping[str, str]):
-    """``os.environ`` that notes every read, so environment access is seen."""
+def _watch_environment(names: list[str]) -> None:
+    """Note every read of ``os.environ`` (and ``os.environb``) while the probe is active.
 
-    def __init__(self, real: MutableMapping[str, str], findings: list[str]) -> None:
-        self._real = real
-        self._findings = findings
+    The methods of the environment's own type are wrapped, rather than the object
+    replaced, so code that needs the real mapping (subprocess) keeps working.
+    """
+    environ_type = type(os.environ)
+    getitem, iterate = environ_type.__getitem__, environ_type.__iter__
 
-    def _note(self, what: str) -> None:
+    def watched_getitem(self: Any, key: Any) -> Any:
         if _Probe.active:
-            self._findings.append(what)
+            names.append(key.decode() if isinstance(key, bytes) else str(key))
+        return getitem(self, key)
 
-    def __getitem__(self, key: str) -> str:
-        self._note(key)
-        return self._real[key]
+    def watched_iter(self: Any) -> Iterator[Any]:
+        if _Probe.active:
+            names.append(_EVERY)
+        return iterate(self)
 
-    def __setitem__(self, key: str, value: str) -> None:
-        self._note(key)
-        self._real[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._real[key]
-
-    def __iter__(self) -> Iterator[str]:
-        self._note(_EVERY)
-        return iter(self._real)
-
-    def __len__(self) -> int:
-        return len(self._real)
-
-    def __contains__(self, key: object) -> bool:
-        self._note(str(key))
-        return key in self._real
-
-    def copy(self) -> dict[str, str]:
-        self._note(_EVERY)
-        return dict(self._real)
+    environ_type.__getitem__ = watched_getitem  # type: ignore[method-assign]  # watch reads
+    environ_type.__iter__ = watched_iter  # type: ignore[method-assign]  # watch reads
 
 
 class _Probe:
@@ -146,7 +131,7 @@ def probe(module: str) -> dict[str, Any]:
     _settings_watch(state.findings)
     _watch_threads(state.findings)
     sys.addaudithook(state.audit)
-    os.environ = _RecordingEnviron(os.environ, environment)  # type: ignore[assignment]  # noqa: B003 - watch reads
+    _watch_environment(environment)
     threads = set(threading.enumerate())
     error = None
     _Probe.active = True
