@@ -23,7 +23,7 @@ MODULES = {
     "n_env": "import os\nLEVEL = os.environ.get('N_ENV_LEVEL', 'info')\n",
     "n_file": "open(__file__ + '.log', 'a').close()\n",
     "n_read_data": "DATA = open(__file__.replace('.py', '.txt')).read()\n",
-    "n_thread": "import threading\nthreading.Thread(target=lambda: None, name='n-worker').start()\n",
+    "n_thread": "import threading as t\nt.Thread(target=lambda: None, name='n-worker').start()\n",
     "n_process": "import subprocess\nsubprocess.run(['true'], check=True)\n",
     "n_socket": "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.close()\n",
     "n_settings": "from oservices_core import active_settings\nHOME = active_settings().home\n",
