@@ -1,0 +1,1 @@
+"""An oservices plugin whose entry points fail: one at import, one at validation."""

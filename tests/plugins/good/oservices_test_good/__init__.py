@@ -1,0 +1,1 @@
+"""A well-behaved oservices plugin: a service, hooks and a command."""
