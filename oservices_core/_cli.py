@@ -7,6 +7,7 @@ so ``oservices --help`` and ``--version`` import neither pydantic nor any plugin
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -73,7 +74,14 @@ def _add_plugin_commands(
     subparsers = next(
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     )
-    for name, (_, distribution) in sorted(commands.items()):
+    for name, (value, distribution) in sorted(commands.items()):
+        if name in subparsers.choices:  # a built-in command always wins (see _plugin_command)
+            print(
+                f"oservices: warning: plugin command {name!r} ({value}, from {distribution})"
+                " is ignored: a built-in command has that name",
+                file=sys.stderr,
+            )
+            continue
         subparsers.add_parser(name, help=f"(plugin command from {distribution})", add_help=False)
 
 
@@ -81,12 +89,25 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     from oservices_core._errors import OservicesError
 
     try:
+        if getattr(args, "strict", False):
+            _activate_strict()
         return handler(args)
     except OservicesError as exc:
         print(f"oservices: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`oservices ... | head`): stop quietly, as cat does.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stdout for exit
+        return 141
+
+
+def _activate_strict() -> None:
+    """``--strict`` is ``OSERVICES_STRICT=1`` for every command: activate settings saying so."""
+    from oservices_core._settings import load_settings
+
+    load_settings(strict=True).activate()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 __all__ = ["components", "describe", "load_registry", "neutral", "plugins"]
 
 
-def load_registry(args: argparse.Namespace, *, warn: bool = True) -> Registry:
-    """Load plugins (strict if asked) and warn about each failure on stderr."""
-    pm = get_plugin_manager(strict=True if getattr(args, "strict", False) else None)
+def load_registry(*, warn: bool = True) -> Registry:
+    """Load plugins (strict when the active settings say so) and warn about each failure."""
+    pm = get_plugin_manager()
     for outcome in pm.outcomes:
         if warn and outcome.state == "failed":
             print(f"oservices: warning: {outcome}", file=sys.stderr)
@@ -27,7 +27,7 @@ def load_registry(args: argparse.Namespace, *, warn: bool = True) -> Registry:
 
 def plugins(args: argparse.Namespace) -> int:
     """Every plugin with distribution, version, hooks and state."""
-    outcomes = load_registry(args, warn=False).plugin_manager.outcomes
+    outcomes = load_registry(warn=False).plugin_manager.outcomes
     if args.json:
         print(json.dumps([outcome.as_dict() for outcome in outcomes], indent=2))
         return 0
@@ -53,7 +53,7 @@ def _plugin_row(outcome: PluginOutcome) -> tuple[str, ...]:
 
 def components(args: argparse.Namespace) -> int:
     """Components with their service, which one is the API, and their plugin."""
-    registry = load_registry(args)
+    registry = load_registry()
     names = dict(registry.plugin_manager.list_name_plugin())
     plugin_of = {id(plugin): name for name, plugin in names.items()}
     rows: list[tuple[str, ...]] = [("COMPONENT", "SERVICE", "API", "CONFIGURATION", "PLUGIN")]
@@ -78,7 +78,7 @@ def describe(args: argparse.Namespace) -> int:
     """What a service is made of: components, API component and port, configuration files."""
     from oservices_core._resolve import Resolver
 
-    registry = load_registry(args)
+    registry = load_registry()
     service = registry.service(args.service)
     resolver = Resolver()
     print(f"Service {service.name}" + (f": {service.description}" if service.description else ""))

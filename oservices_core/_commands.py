@@ -45,7 +45,8 @@ def _entry_point_files(directory: str) -> Iterator[tuple[str, str]]:
             except OSError:
                 continue
             stem = entry.name.rsplit(".", 1)[0]  # name-version.dist-info
-            yield stem.rpartition("-")[0] or stem, text
+            # Wheels write the name with "_" for "-"; show the normalized name pip shows.
+            yield (stem.rpartition("-")[0] or stem).replace("_", "-").lower(), text
 
 
 def _section(text: str, group: str) -> Iterator[tuple[str, str]]:

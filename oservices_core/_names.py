@@ -61,10 +61,9 @@ def find(name: str) -> Target:
 
 
 def _registered(name: str) -> Target:
-    from oservices_core._plugins import get_plugin_manager
-    from oservices_core._registry import Registry
+    from oservices_core._cli_registry import load_registry
 
-    entry = Registry(get_plugin_manager()).configuration(name)
+    entry = load_registry().configuration(name)
     return Target(entry.name, entry.cls)
 
 
