@@ -227,7 +227,28 @@ def _resolved(name: str, sets: list[str]) -> Resolved:  # type: ignore[type-arg]
     from oservices_core._resolve import Resolver
 
     target = _names.find(name)
-    return Resolver(overrides=_overrides(sets)).resolve(target.cls, target.name)
+    overrides = _overrides(sets)
+    _only_for(target.name, overrides)
+    return Resolver(overrides=overrides).resolve(target.cls, target.name)
+
+
+def _only_for(name: str, overrides: dict[str, str]) -> None:
+    """An override of another configuration would be silently unused: refuse it."""
+    from oservices_core._errors import ConfigurationError, Problem
+
+    problems = [
+        Problem(
+            "--set",
+            key,
+            f"an override of {name!r} (NAME.FIELD=VALUE)",
+            repr(key.partition(".")[0]),
+            hint=f"write --set {name}.FIELD=VALUE",
+        )
+        for key in overrides
+        if key.partition(".")[0] != name
+    ]
+    if problems:
+        raise ConfigurationError(problems)
 
 
 def _show(args: argparse.Namespace) -> int:

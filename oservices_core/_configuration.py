@@ -19,7 +19,14 @@ from oservices_core._problems import problems_from
 if TYPE_CHECKING:
     from oservices_core._settings import Settings
 
-__all__ = ["Configuration", "FromSettings", "configuration_name", "env_prefix", "read_text"]
+__all__ = [
+    "Configuration",
+    "FromSettings",
+    "configuration_name",
+    "decode_utf8",
+    "env_prefix",
+    "read_text",
+]
 
 _SUFFIX = re.compile(r"_?(configuration|config|conf)$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -132,7 +139,7 @@ class Configuration(BaseModel):
 def read_text(path: Path) -> str:
     """A file's text, with unreadable, missing or non-UTF-8 files as located errors."""
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise _file_error(
             path,
@@ -142,13 +149,22 @@ def read_text(path: Path) -> str:
         ) from None
     except IsADirectoryError:
         raise _file_error(path, "a file", "a directory", "point at the TOML file inside") from None
-    except UnicodeDecodeError as exc:
-        found = f"bytes that are not UTF-8 at offset {exc.start}"
-        raise _file_error(path, "UTF-8 text", found, "save the file as UTF-8") from None
     except OSError as exc:
-        raise _file_error(
-            path, "a readable file", exc.strerror or str(exc), "check its permissions"
-        ) from None
+        found = exc.strerror or str(exc)
+        raise _file_error(path, "a readable file", found, "check its permissions") from None
+    return decode_utf8(data, str(path))
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    """Bytes to text; bytes that are not UTF-8 are an error at their line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        found = f"bytes that are not UTF-8 (column {column})"
+        problem = Problem(f"{where}:{line}", "", "UTF-8 text", found, "save the file as UTF-8")
+        raise ConfigurationError(problem) from None
 
 
 def _file_error(path: Path, expected: str, found: str, hint: str) -> ConfigurationError:

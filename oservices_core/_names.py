@@ -48,11 +48,14 @@ def find(name: str) -> Target:
     if ":" not in name:
         return _registered(name)
     module_name, _, attribute = name.partition(":")
+    if not module_name.strip():
+        raise _not_found(name, "no module before ':' (module 'cannot be imported')")
     _importable_here()
     try:
         value: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise _not_found(name, f"module {module_name!r} cannot be imported ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the user's module raises is reported
+        reason = f"{type(exc).__name__}: {exc}"
+        raise _not_found(name, f"module {module_name!r} cannot be imported ({reason})") from None
     for part in attribute.split("."):
         value = getattr(value, part, None)
     if not (isinstance(value, type) and issubclass(value, Configuration)):

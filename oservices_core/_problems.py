@@ -12,7 +12,14 @@ from pydantic_core import ErrorDetails
 
 from oservices_core._errors import Problem
 
-__all__ = ["is_complex", "is_secret_path", "model_fields_at", "problems_from", "show_found"]
+__all__ = [
+    "contains_secret",
+    "is_complex",
+    "is_secret_path",
+    "model_fields_at",
+    "problems_from",
+    "show_found",
+]
 
 Locate = Callable[[tuple[str, ...]], str]
 
@@ -106,6 +113,28 @@ def is_secret_path(model: type[BaseModel], path: tuple[str, ...]) -> bool:
 
 def _holds_secret(annotation: Any) -> bool:
     return any(arg in (SecretStr, SecretBytes) for arg in _flatten(annotation))
+
+
+def contains_secret(model: type[BaseModel], path: tuple[str, ...]) -> bool:
+    """Whether the value at ``path`` is, or holds anywhere inside it, a secret."""
+    if is_secret_path(model, path):
+        return True
+    current: type[BaseModel] | None = model
+    annotation: Any = None
+    for part in path:
+        current, annotation = _step(current, part)
+    return annotation is not None and _inside(annotation, set())
+
+
+def _inside(annotation: Any, seen: set[type[BaseModel]]) -> bool:
+    for arg in _flatten(annotation):
+        if arg in (SecretStr, SecretBytes):
+            return True
+        if isinstance(arg, type) and issubclass(arg, BaseModel) and arg not in seen:
+            seen.add(arg)
+            if any(_inside(field.annotation, seen) for field in arg.model_fields.values()):
+                return True
+    return False
 
 
 def is_complex(annotation: Any) -> bool:

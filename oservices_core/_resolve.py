@@ -30,7 +30,12 @@ from oservices_core._configuration import (
     read_text,
 )
 from oservices_core._errors import ConfigurationError, Problem
-from oservices_core._problems import is_complex, is_secret_path, problems_from, show_found
+from oservices_core._problems import (
+    contains_secret,
+    is_complex,
+    problems_from,
+    show_found,
+)
 from oservices_core._settings import Settings, active_settings, current_settings
 from oservices_core._shape import derived_fields, model_of, nested_models
 
@@ -145,7 +150,7 @@ class Resolved(Generic[C]):
         default = _default(self.cls, path)
         if default is not _NO_DEFAULT:
             found.append((Source("default"), default))
-        secret = is_secret_path(self.cls, path)
+        secret = contains_secret(self.cls, path)
         winner = found[0][0] if found else Source("default")
         return Provenance(key, current, winner, tuple(found[1:]), secret)
 
@@ -386,7 +391,7 @@ def _override_layer(
             continue
         value = _coerce(cls, path, raw, where, problems) if isinstance(raw, str) else raw
         if value is not _BAD:
-            shown = _toml.MASK if is_secret_path(cls, path) else str(raw)
+            shown = _toml.MASK if contains_secret(cls, path) else str(raw)
             layer.set(path, value, Source("override", f"--set {name}.{key}={shown}"))
     return layer
 
@@ -438,7 +443,7 @@ def _coerce(
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        found = show_found(raw, secret=is_secret_path(cls, path))
+        found = show_found(raw, secret=contains_secret(cls, path))
         problems.append(
             Problem(
                 where,

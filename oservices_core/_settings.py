@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import socket
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from oservices_core import _toml
+from oservices_core._configuration import decode_utf8
 from oservices_core._errors import ConfigurationError, Problem
 from oservices_core._problems import problems_from
 
@@ -170,6 +171,7 @@ def start_thread(
 
 def load_settings(**values: Any) -> Settings:
     """Load settings from every source; a bad value is a located :class:`ConfigurationError`."""
+    _check_files()
     try:
         return Settings(**values)
     except ValidationError as exc:
@@ -185,6 +187,27 @@ def load_settings(**values: Any) -> Settings:
         raise ConfigurationError(
             Problem(str(where), "", "a readable settings file", found)
         ) from None
+
+
+def _check_files() -> None:
+    """Settings files must exist when named, and be UTF-8 (the sources would raise raw)."""
+    named = os.environ.get("OSERVICES_SETTINGS_FILE")
+    if named is not None and not Path(named).is_file():
+        raise ConfigurationError(
+            Problem(
+                "environment variable OSERVICES_SETTINGS_FILE",
+                "",
+                "an existing settings file",
+                repr(named),
+                hint="create it, or unset the variable to use ./oservices.toml",
+            )
+        )
+    for path in (Path(".env"), settings_file(), Path("pyproject.toml")):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # absent files are fine; unreadable ones are reported by the source
+        decode_utf8(data, str(path))
 
 
 def _settings_toml_path() -> Path:
@@ -219,18 +242,12 @@ class _SettingsLocator:
     def _files(self, field: str, variable: str) -> Iterator[str]:
         dotenv = Path(".env")
         if dotenv.is_file():
+            assignment = re.compile(rf"\s*(export\s+)?{variable}\s*=", re.IGNORECASE)
             for number, text in enumerate(dotenv.read_text().splitlines(), start=1):
-                if text.strip().upper().startswith(variable + "="):
+                if assignment.match(text):
                     yield f".env:{number} ({variable})"
         for path, table in ((settings_file(), ()), (Path("pyproject.toml"), ("tool", "oservices"))):
             if path.is_file():
                 line = _toml.locate_line(path.read_text(), (*table, field))
                 if line is not None:
                     yield f"{path}:{line}"
-
-
-@contextmanager
-def isolated_settings(**values: Any) -> Iterator[Settings]:
-    """Load and activate settings for the length of a ``with`` block."""
-    with load_settings(**values).activate() as settings:
-        yield settings

@@ -246,26 +246,36 @@ def loads(text: str, where: str) -> dict[str, Any]:
 
 
 def syntax_problem(message: str, where: str, text: str) -> Problem:
-    """A located problem from a :class:`tomllib.TOMLDecodeError` message."""
+    """A located problem from a :class:`tomllib.TOMLDecodeError` message.
+
+    The key set on the failing line, when there is one, is named too.
+    """
     match = _DECODE_POSITION.search(message)
     if match is None:
         # "(at end of document)": the last line is where the input stopped short.
         reason = message.replace(" (at end of document)", "")
         return Problem(
-            f"{where}:{max(text.count(chr(10)), 1)}",
+            f"{where}:{max(len(text.splitlines()), 1)}",
             "",
             "valid TOML",
             f"{reason} at the end of the file",
             hint="close what the file opens",
         )
-    reason = message[: match.start()]
+    line = int(match.group(1))
     return Problem(
-        where=f"{where}:{match.group(1)}",
-        key="",
+        where=f"{where}:{line}",
+        key=_key_on_line(text, line),
         expected="valid TOML",
-        found=f"{reason} (column {match.group(2)})",
+        found=f"{message[: match.start()]} (column {match.group(2)})",
         hint="fix the syntax on that line",
     )
+
+
+def _key_on_line(text: str, line: int) -> str:
+    for path, number in _scan(text):
+        if number == line:
+            return ".".join(path)
+    return ""
 
 
 # Where keys stand, found on demand by a light scan: only errors and
@@ -283,6 +293,7 @@ def _split_key(raw: str) -> tuple[str, ...]:
 def _scan(text: str) -> Iterator[tuple[tuple[str, ...], int]]:
     table: tuple[str, ...] = ()
     in_string = False
+    arrays: dict[tuple[str, ...], int] = {}  # [[name]] -> how many seen, for item indexes
     for number, line in enumerate(text.splitlines(), start=1):
         was_in_string = in_string
         in_string ^= (line.count('"""') + line.count("'''")) % 2 == 1
@@ -291,6 +302,10 @@ def _scan(text: str) -> Iterator[tuple[tuple[str, ...], int]]:
         header = _HEADER.match(line)
         if header:
             table = _split_key(header.group(1))
+            if line.lstrip().startswith("[["):
+                yield table, number
+                arrays[table] = arrays.get(table, -1) + 1
+                table = (*table, str(arrays[table]))
             yield table, number
             continue
         assign = _ASSIGN.match(line)
@@ -299,8 +314,10 @@ def _scan(text: str) -> Iterator[tuple[tuple[str, ...], int]]:
 
 
 def locate_line(text: str, path: tuple[str, ...]) -> int | None:
-    """The line where ``path`` (or its closest enclosing key) is set, if any."""
-    lines = dict(_scan(text))
+    """The line where ``path`` (or its closest enclosing key) is first set, if any."""
+    lines: dict[tuple[str, ...], int] = {}
+    for key, number in _scan(text):
+        lines.setdefault(key, number)
     for end in range(len(path), 0, -1):
         if path[:end] in lines:
             return lines[path[:end]]
