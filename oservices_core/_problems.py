@@ -60,6 +60,8 @@ def _expected(message: str) -> str:
     for prefix in ("Input should be ", "Value should be "):
         if message.startswith(prefix):
             return message[len(prefix) :]
+    if message.startswith("Input is not "):  # "Input is not a valid IPv4 address"
+        return message[len("Input is not ") :]
     return message[0].lower() + message[1:] if message else "a valid value"
 
 

@@ -420,6 +420,14 @@ def _unknown(where: str, path: list[str], part: str, known: list[str]) -> Proble
     close = difflib.get_close_matches(part, known, n=3)
     hint = f"did you mean {' or '.join(close)}?" if close else "check the variable's name"
     dotted = ".".join([*path, part])
+    if not known:  # the key above holds a value, not a table
+        return Problem(
+            where,
+            dotted,
+            f"no key below {'.'.join(path)!r}, which holds a value",
+            f"key {part!r}",
+            hint=f"set {'.'.join(path)} itself",
+        )
     return Problem(
         where,
         dotted,
