@@ -18,7 +18,8 @@ from typing import Any
 
 from bench import STATISTIC, Figure, Ratio
 
-FIGURES = {"cli_help": "bench.cli_help", "config_resolve": "bench.config_resolve"}
+FIGURES = {"cli_help": "bench.cli_help", "config_resolve": "bench.config_resolve",
+           "components_list": "bench.components_list"}
 COLUMNS = ("figure", "ratio", "value", "goal", "result", "times (median)")
 
 
