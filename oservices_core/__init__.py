@@ -16,16 +16,25 @@ if TYPE_CHECKING:
 
     from oservices_core._component import Component, Service
     from oservices_core._configuration import Configuration, FromSettings
-    from oservices_core._context import Context
-    from oservices_core._errors import ConfigurationError, OservicesError, PluginLoadError, Problem
+    from oservices_core._context import Artifact, Context, Stash, StashKey
+    from oservices_core._errors import (
+        ConfigurationError,
+        OservicesError,
+        PluginLoadError,
+        Problem,
+        StageError,
+    )
     from oservices_core._plugins import PluginManager, PluginOutcome, get_plugin_manager
     from oservices_core._registry import Registry
     from oservices_core._resolve import Provenance, Resolved, Resolver, Source
     from oservices_core._settings import Settings, active_settings, load_settings, start_thread
     from oservices_core._system import System
+    from oservices_core._workflow import STAGES, Stage, StageReport, run_workflow
     from oservices_core.hookspecs import hookimpl, hookspec
 
 __all__ = [
+    "STAGES",
+    "Artifact",
     "Component",
     "Configuration",
     "ConfigurationError",
@@ -43,6 +52,11 @@ __all__ = [
     "Service",
     "Settings",
     "Source",
+    "Stage",
+    "StageError",
+    "StageReport",
+    "Stash",
+    "StashKey",
     "System",
     "__version__",
     "active_settings",
@@ -50,10 +64,19 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_settings",
+    "run_workflow",
     "start_thread",
 ]
 
 _HOMES = {
+    "Artifact": "_context",
+    "Stash": "_context",
+    "StashKey": "_context",
+    "StageError": "_errors",
+    "STAGES": "_workflow",
+    "Stage": "_workflow",
+    "StageReport": "_workflow",
+    "run_workflow": "_workflow",
     "Component": "_component",
     "Service": "_component",
     "Context": "_context",

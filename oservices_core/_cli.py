@@ -21,7 +21,9 @@ __all__ = ["main"]
 
 Handler = Callable[[argparse.Namespace], int]
 EXIT_BAD_INPUT = 2
-_BUILTIN = frozenset({"plugins", "components", "describe", "check", "config"})
+_BUILTIN = frozenset(
+    {"plugins", "components", "describe", "check", "config", "configure", "setup", "init", "build"}
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,6 +151,37 @@ def _registry_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="modules to check (default: every installed plugin's)",
     )
     neutral.set_defaults(handler=_lazy("_cli_registry", "neutral"))
+    _stage_parsers(commands)
+
+
+_STAGE_HELP = {
+    "configure": "resolve every configuration and let plugins configure them",
+    "setup": "configure, then set up logging and Django",
+    "init": "configure and set up, then initialize files and databases",
+    "build": "configure, then write configuration files",
+}
+
+
+def _stage_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, text in _STAGE_HELP.items():
+        parser = commands.add_parser(name, help=text)
+        parser.add_argument(
+            "--system",
+            metavar="FILE",
+            help="the system file (default: HOME/system.toml if present, "
+            "else every installed component)",
+        )
+        parser.add_argument(
+            "--output", metavar="DIR", help="where files go (default: the configuration directory)"
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print what would change as a diff; write nothing",
+        )
+        parser.add_argument("--json", action="store_true", help="print a JSON report")
+        _add_sets(parser)
+        parser.set_defaults(handler=_lazy("_cli_workflow", "stage"), stage=name)
 
 
 def _lazy(module: str, function: str) -> Handler:
@@ -203,7 +236,7 @@ def _add_sets(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _overrides(sets: list[str]) -> dict[str, str]:
+def overrides_from(sets: list[str]) -> dict[str, str]:
     from oservices_core._errors import ConfigurationError, Problem
 
     overrides: dict[str, str] = {}
@@ -227,7 +260,7 @@ def _resolved(name: str, sets: list[str]) -> Resolved:  # type: ignore[type-arg]
     from oservices_core._resolve import Resolver
 
     target = _names.find(name)
-    overrides = _overrides(sets)
+    overrides = overrides_from(sets)
     _only_for(target.name, overrides)
     return Resolver(overrides=overrides).resolve(target.cls, target.name)
 

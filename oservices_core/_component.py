@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
 
 from oservices_core._errors import ConfigurationError, OservicesError, Problem
@@ -44,10 +44,16 @@ class Component:
     """One long-running process: its configuration, entry point, client and mock.
 
     ``main`` is a callable or a ``"module:function"`` string, imported only in the
-    component's own process; it receives the resolved configuration.
+    component's own process; it receives the resolved configuration. ``files``
+    maps paths under the data directory to the content they start with (the
+    initialize stage creates them, and never overwrites a user's change);
+    ``django_apps`` lists the Django applications the component runs, which
+    makes the setup stage configure Django for it.
     """
 
     __slots__ = (
+        "django_apps",
+        "files",
         "_resolved",
         "client",
         "configuration",
@@ -68,8 +74,12 @@ class Component:
         mock: type[Any] | None = None,
         depends_on: Sequence[str] = (),
         description: str = "",
+        files: Mapping[str, str] | None = None,
+        django_apps: Sequence[str] = (),
     ) -> None:
         self.name = check_name("component", name)
+        self.files = dict(files or {})
+        self.django_apps = tuple(django_apps)
         self.configuration = configuration
         self.main = main
         self.client = client

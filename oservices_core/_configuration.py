@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self, final
@@ -26,10 +28,30 @@ __all__ = [
     "decode_utf8",
     "env_prefix",
     "read_text",
+    "recording",
 ]
 
 _SUFFIX = re.compile(r"_?(configuration|config|conf)$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+Recorder = Callable[[BaseModel, str], None]
+_RECORDER: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar(
+    "oservices_recorder", default=None
+)
+
+
+@contextmanager
+def recording(recorder: Recorder) -> Iterator[None]:
+    """Call ``recorder(configuration, field)`` after each assignment to a configuration field.
+
+    The workflow uses it to know which plugin set which value.
+    """
+    token = _RECORDER.set(recorder)
+    try:
+        yield
+    finally:
+        _RECORDER.reset(token)
 
 
 @final
@@ -56,6 +78,12 @@ class Configuration(BaseModel):
 
     model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)  # validated first: only good values are recorded
+        recorder = _RECORDER.get()
+        if recorder is not None:
+            recorder(self, name)
+
     @classmethod
     def configuration_name(cls) -> str:
         """The name files, environment variables and the command line use."""
@@ -80,7 +108,12 @@ class Configuration(BaseModel):
         return self._render(secrets, schema=schema, name=name)[0]
 
     def _render(
-        self, secrets: _toml.Secrets, *, schema: str | None = None, name: str | None = None
+        self,
+        secrets: _toml.Secrets,
+        *,
+        schema: str | None = None,
+        name: str | None = None,
+        aside: _toml.Aside | None = None,
     ) -> tuple[str, bool]:
         cls = type(self)
         name = name or cls.configuration_name()
@@ -96,6 +129,7 @@ class Configuration(BaseModel):
             head=head,
             secrets=secrets,
             env_hint=lambda dotted: prefix + dotted.replace(".", "__").upper(),
+            aside=aside,
         )
 
     @classmethod

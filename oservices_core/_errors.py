@@ -6,7 +6,8 @@ that already catch ``ValueError`` or ``OSError`` keep working::
 
     OservicesError
     ├── ConfigurationError (also ValueError)   one or more located problems
-    └── PluginLoadError (also ImportError)     plugins that failed to load, in strict mode
+    ├── PluginLoadError (also ImportError)     plugins that failed to load, in strict mode
+    └── StageError (also RuntimeError)         a hook failed: names stage, plugin and hook
 
 A :class:`Problem` is one located complaint: where (a file and line, or an
 environment variable), which dotted key, what was expected, what was found and
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, final
 if TYPE_CHECKING:
     from oservices_core._plugins import PluginOutcome
 
-__all__ = ["ConfigurationError", "OservicesError", "PluginLoadError", "Problem"]
+__all__ = ["ConfigurationError", "OservicesError", "PluginLoadError", "Problem", "StageError"]
 
 
 class OservicesError(Exception):
@@ -78,3 +79,22 @@ class PluginLoadError(OservicesError, ImportError):
         lines = [f"  {failure}" for failure in self.failures]
         hint = "fix or uninstall them, or block them with OSERVICES_DISABLE_PLUGINS=name,..."
         super().__init__("\n".join([f"{len(lines)} plugin(s) failed to load:", *lines, hint]))
+
+
+class StageError(OservicesError, RuntimeError):
+    """A hook implementation raised: the stage stopped, and its writes were rolled back.
+
+    The original exception is chained (``__cause__``), traceback included.
+    """
+
+    def __init__(
+        self, stage: str, plugin: str, distribution: str, hook: str, error: BaseException
+    ) -> None:
+        self.stage = stage
+        self.plugin = plugin
+        self.distribution = distribution
+        self.hook = hook
+        super().__init__(
+            f"stage {stage!r} failed in plugin {plugin!r} ({distribution}), hook {hook}: "
+            f"{type(error).__name__}: {error}"
+        )

@@ -2,7 +2,11 @@
 
 Layers, lowest to highest (each a :class:`Layer` with the same interface)::
 
-    default < settings < file < system < environment < override
+    default < settings < file < plugin < system < environment < override
+
+(``plugin`` holds what ``oservices_configure`` hooks assigned, during the workflow;
+the build writes those values to the configuration's file, so at run time they
+are in the file layer, still below the user's system file.)
 
 A layer is a nested mapping of values plus, for each key it sets, a
 :class:`Source`. Tables of nested models merge key by key; any other value
@@ -42,7 +46,7 @@ from oservices_core._shape import derived_fields, model_of, nested_models
 __all__ = ["Layer", "Provenance", "Resolved", "Resolver", "Source", "settings_layer"]
 
 C = TypeVar("C", bound=Configuration)
-Kind = Literal["default", "settings", "file", "system", "environment", "override"]
+Kind = Literal["default", "settings", "file", "system", "plugin", "environment", "override"]
 Path_ = tuple[str, ...]
 
 
@@ -63,7 +67,7 @@ class Source:
             return f"{self.detail}:{line}" if line else self.detail
         if self.kind == "environment":
             return f"environment variable {self.detail}"
-        if self.kind == "override":
+        if self.kind in ("override", "plugin"):
             return self.detail
         return self.kind
 
@@ -115,7 +119,7 @@ class Resolved(Generic[C]):
     def __init__(self, cls: type[C], name: str, layers: list[Layer], settings: Settings) -> None:
         self.cls = cls
         self.name = name
-        self._layers = layers  # every layer but the settings one, lowest first
+        self._layers = list(layers)  # every layer but the settings one, lowest first
         self._settings = settings  # the resolver's, used while no settings are active
         self._cache: tuple[Settings, C, list[Layer]] | None = None
         self._compute(settings)
@@ -134,6 +138,43 @@ class Resolved(Generic[C]):
         value = _validate(self.cls, self.name, layers)
         self._cache = (settings, value, layers)
         return value
+
+    def add_layer(self, layer: Layer) -> None:
+        """Put ``layer`` in its place by kind (a ``plugin`` layer goes below the environment)."""
+        order = ("file", "plugin", "system", "environment", "override")
+        rank = order.index(layer.kind)
+        at = next(
+            (i for i, old in enumerate(self._layers) if order.index(old.kind) > rank),
+            len(self._layers),
+        )
+        self._layers.insert(at, layer)
+        self._cache = None
+
+    def winner(self, path: Path_) -> Source:
+        """The source of the value at ``path``: the highest layer that set it, else default."""
+        self.value  # noqa: B018 - bring the cache up to date with the active settings
+        assert self._cache is not None
+        for layer in reversed(self._cache[2]):
+            for end in range(len(path), 0, -1):
+                source = layer.sources.get(path[:end])
+                if source is not None and (end == len(path) or not _is_table(self.cls, path[:end])):
+                    return source
+        return Source("default")
+
+    def to_toml(
+        self, *, persist: frozenset[str] = frozenset({"file", "plugin"})
+    ) -> tuple[str, bool]:
+        """The configuration file to write: values from ``persist`` layers as keys, every
+        other value as a comment naming its source. Also says whether a secret was written.
+        """
+
+        def aside(path: Path_) -> str | None:
+            source = self.winner(path)
+            if source.kind in persist:
+                return None
+            return f"from {source.where(path)}" if source.kind != "default" else "default"
+
+        return self.value._render("reveal", name=self.name, aside=aside)
 
     def explain(self, key: str) -> Provenance:
         """Where the resolved value of dotted ``key`` came from, and what it hides."""
@@ -171,6 +212,14 @@ def _get(value: BaseModel, path: Path_, name: str) -> Any:
             )
         current = getattr(current, part)
     return current
+
+
+def _is_table(cls: type[BaseModel], path: Path_) -> bool:
+    """Whether ``path`` names a nested model, whose keys each have their own source."""
+    model: type[BaseModel] | None = cls
+    for part in path:
+        model = nested_models(model).get(part) if model else None
+    return model is not None
 
 
 def _lookup(values: Mapping[str, Any], path: Path_) -> Any:

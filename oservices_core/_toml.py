@@ -133,11 +133,23 @@ def comment(text: str | None, indent: str = "") -> list[str]:
     return [f"{indent}# {line}".rstrip() for line in text.strip().splitlines()]
 
 
+Aside = Callable[[tuple[str, ...]], str | None]
+
+
 def render(
-    model: BaseModel, *, head: list[str], secrets: Secrets, env_hint: Callable[[str], str]
+    model: BaseModel,
+    *,
+    head: list[str],
+    secrets: Secrets,
+    env_hint: Callable[[str], str],
+    aside: Aside | None = None,
 ) -> tuple[str, bool]:
-    """Render ``model`` as commented TOML; also say whether a secret was written."""
-    renderer = _Renderer(secrets, env_hint)
+    """Render ``model`` as commented TOML; also say whether a secret was written.
+
+    ``aside(path)`` may return a reason to write that value as a comment instead
+    (secrets in such comments are masked).
+    """
+    renderer = _Renderer(secrets, env_hint, aside)
     lines = [*head, *renderer.table(model, ())]
     return "\n".join(lines).rstrip() + "\n", renderer.wrote_secret
 
@@ -145,11 +157,14 @@ def render(
 class _Renderer:
     """Walks a model's fields, keeping descriptions as comments."""
 
-    __slots__ = ("env_hint", "secrets", "wrote_secret")
+    __slots__ = ("aside", "env_hint", "secrets", "wrote_secret")
 
-    def __init__(self, secrets: Secrets, env_hint: Callable[[str], str]) -> None:
+    def __init__(
+        self, secrets: Secrets, env_hint: Callable[[str], str], aside: Aside | None
+    ) -> None:
         self.secrets: Secrets = secrets
         self.env_hint = env_hint
+        self.aside = aside
         self.wrote_secret = False
 
     def table(self, model: BaseModel, path: tuple[str, ...]) -> list[str]:
@@ -160,6 +175,12 @@ class _Renderer:
             value = getattr(model, name, _MISSING)
             if value is _MISSING:  # a sample: model_construct leaves required fields unset
                 lines += [*comment(field.description), f"# {key} = ...  (required)"]
+                continue
+            reason = (
+                None if isinstance(value, BaseModel) or not self.aside else self.aside((*path, key))
+            )
+            if reason is not None:
+                lines += [*comment(field.description), *_commented(key, value, reason)]
                 continue
             plain = self._plain(model, name, field, value, path=(*path, key), lines=lines)
             if plain is _SKIP:
@@ -213,6 +234,20 @@ class _Renderer:
 
 _SKIP = object()
 _MISSING = object()
+
+
+def _commented(key: str, value: Any, reason: str) -> list[str]:
+    """A value written as a comment, with why it is not set here; secrets masked."""
+    if value is None:
+        return [f"# {key}: None ({reason})"]
+    try:
+        text = tomli_w.dumps({key: to_plain(value, "mask")}).rstrip()
+    except _NoneInsideError:
+        return [f"# {key} = ...  ({reason})"]
+    lines = text.splitlines()
+    if len(lines) == 1:
+        return [f"# {lines[0]}  ({reason})"]
+    return [f"# ({reason})", *(f"# {line}" for line in lines)]
 
 
 def _none_inside(model: BaseModel, dotted: str) -> Problem:

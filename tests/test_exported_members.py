@@ -37,6 +37,14 @@ PUBLIC = {
     "hookspec",
     "load_settings",
     "start_thread",
+    "STAGES",
+    "Artifact",
+    "Stage",
+    "StageError",
+    "StageReport",
+    "Stash",
+    "StashKey",
+    "run_workflow",
 }
 
 
@@ -72,3 +80,4 @@ def test_every_public_class_is_reachable_from_its_home() -> None:
         value = getattr(oservices_core, name)
         if isinstance(value, type):
             assert value.__module__.startswith(("oservices_core._", "oservices_core.hookspecs"))
+        assert name in PUBLIC
