@@ -52,13 +52,13 @@ class Component:
     """
 
     __slots__ = (
-        "django_apps",
-        "files",
         "_resolved",
         "client",
         "configuration",
         "depends_on",
         "description",
+        "django_apps",
+        "files",
         "main",
         "mock",
         "name",
