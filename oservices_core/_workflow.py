@@ -15,12 +15,13 @@ stages that had finished are kept: each finished stage is complete).
 from __future__ import annotations
 
 import inspect
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, TextIO, final
 
 from pydantic import BaseModel
 
@@ -94,14 +95,22 @@ def run_workflow(
     dry_run: bool = False,
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    out: TextIO | None = None,
 ) -> tuple[Context, list[StageReport]]:
-    """Run ``stages`` (and what they need) on ``system``; return the context and reports."""
+    """Run ``stages`` (and what they need) on ``system``; return the context and reports.
+
+    A dry run prints its diffs to ``out`` (standard output by default).
+    """
     from oservices_core._settings import active_settings
 
     settings = settings or active_settings()
     pm = system.registry.plugin_manager
     context = Context(
-        system, settings, output_dir=output_dir or settings.config_dir, dry_run=dry_run
+        system,
+        settings,
+        output_dir=output_dir or settings.config_dir,
+        dry_run=dry_run,
+        out=out or sys.stdout,
     )
     resolver = system.resolver(settings, overrides=dict(overrides or {}))
     for name, entry in system.configurations().items():
