@@ -117,6 +117,7 @@ def run_workflow(
         context.resolved[name] = resolver.resolve(entry.cls, name)
     reports = []
     with settings.activate():
+        pm.hooks.settings_activated(settings=settings)
         for stage in plan(stages):
             reports.append(_run_stage(pm, stage, context, progress))
     return context, reports

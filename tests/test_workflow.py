@@ -42,6 +42,12 @@ HOOKS = """
 from oservices_core import hookimpl
 
 CALLS = []
+ACTIVATED = []
+
+@hookimpl
+def oservices_settings_activated(settings):
+    from oservices_core import active_settings
+    ACTIVATED.append(active_settings() is settings)
 
 @hookimpl
 def oservices_configure(name, configuration):
@@ -114,6 +120,7 @@ def test_configure_hook_values_are_recorded_and_env_still_wins(
     assert port.source.kind == "environment"
     assert [(s.kind, v) for s, v in port.hidden][:1] == [("plugin", 9200)]
     assert sys.modules["wf_hooks"].CALLS == ["shop"]
+    assert sys.modules["wf_hooks"].ACTIVATED == [True]  # called once, with them active
 
 
 @pytest.mark.usefixtures("modules")
