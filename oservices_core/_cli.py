@@ -139,6 +139,7 @@ def _registry_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     describe.add_argument("service", metavar="SERVICE")
     describe.set_defaults(handler=_lazy("_cli_registry", "describe"))
     check = commands.add_parser("check", help="check installed plugins")
+    check.set_defaults(handler=_usage(check))
     checks = check.add_subparsers(title="checks", metavar="CHECK")
     neutral = checks.add_parser(
         "neutral",
@@ -198,11 +199,12 @@ def _lazy(module: str, function: str) -> Handler:
 
 def _config_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = commands.add_parser("config", help="show, explain, check and sample configurations")
+    config.set_defaults(handler=_usage(config))
     actions = config.add_subparsers(title="actions", metavar="ACTION")
-    name_help = "a configuration: 'settings', or an import path package.module:Class"
+    name_help = "a registered configuration's name, or an import path package.module:Class"
 
     show = actions.add_parser("show", help="print resolved values (secrets masked)")
-    show.add_argument("name", metavar="NAME", help=name_help)
+    show.add_argument("name", metavar="NAME", help=name_help + ", or 'settings'")
     _add_sets(show)
     show.set_defaults(handler=_show)
 
@@ -293,6 +295,16 @@ def _show(args: argparse.Namespace) -> int:
     resolved = _resolved(args.name, args.sets)
     print(_names.render_masked(resolved.value, resolved.name), end="")
     return 0
+
+
+def _usage(parser: argparse.ArgumentParser) -> Handler:
+    """A handler for a command group named without its action: its help, exit 2."""
+
+    def handler(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+
+    return handler
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -89,9 +89,17 @@ def _not_found(name: str, found: str) -> ConfigurationError:
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """``NAME.FIELD`` to ``(NAME, FIELD)``; an import path keeps its dots before the colon."""
+    """``NAME.FIELD`` to ``(NAME, FIELD)``.
+
+    An import path keeps its dots before the colon; a registered name may hold
+    dots itself, so the longest registered name the key starts with wins.
+    """
     module, colon, rest = key.rpartition(":")
     name, dot, field = rest.partition(".")
+    if not colon and dot:
+        longest = _longest_registered(key)
+        if longest:
+            name, field = longest, key[len(longest) + 1 :]
     if not dot or not field:
         raise ConfigurationError(
             Problem(
@@ -105,13 +113,22 @@ def split_key(key: str) -> tuple[str, str]:
     return (module + colon + name, field)
 
 
+def _longest_registered(key: str) -> str:
+    if "." not in key.partition(".")[2]:
+        return ""  # one dot: nothing to choose between
+    from oservices_core._cli_registry import load_registry
+
+    names = [n for n in load_registry(warn=False).configurations if key.startswith(n + ".")]
+    return max(names, key=len, default="")
+
+
 def render_masked(model: Configuration, name: str) -> str:
     """Resolved values as TOML, every secret masked."""
     return model._render("mask", name=name)[0]
 
 
 def render_settings() -> str:
-    """The active settings as TOML, with where each came from."""
+    """The active settings as TOML, secrets masked."""
     settings = active_settings()
     head = ["# Settings (environment prefix OSERVICES_)", ""]
     return _render(settings, head)

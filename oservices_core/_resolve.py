@@ -89,6 +89,9 @@ class Layer:
         self.sources[path] = source
 
 
+_NO_DEFAULT: Any = object()
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class Provenance:
@@ -100,9 +103,9 @@ class Provenance:
     hidden: tuple[tuple[Source, Any], ...]
     secret: bool
 
-    def shown(self, value: Any | None = None) -> str:
-        """The value as it may be printed: masked when secret."""
-        value = self.value if value is None else value
+    def shown(self, value: Any = _NO_DEFAULT) -> str:
+        """The value (this one's, or ``value``) as it may be printed: masked when secret."""
+        value = self.value if value is _NO_DEFAULT else value
         return _toml.MASK if self.secret else repr(value)
 
 
@@ -194,9 +197,6 @@ class Resolved(Generic[C]):
         secret = contains_secret(self.cls, path)
         winner = found[0][0] if found else Source("default")
         return Provenance(key, current, winner, tuple(found[1:]), secret)
-
-
-_NO_DEFAULT = object()
 
 
 def _get(value: BaseModel, path: Path_, name: str) -> Any:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
         env_prefix="OSERVICES_",
         env_file=".env",
-        extra="ignore",
+        extra="forbid",
         pyproject_toml_table_header=("tool", "oservices"),
         validate_default=True,
     )
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            dotenv_settings,
+            _KnownOnly(settings_cls, dotenv_settings),
             file_secret_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=settings_file()),
             PyprojectTomlConfigSettingsSource(settings_cls),
@@ -121,6 +121,25 @@ class Settings(BaseSettings):
         """These settings as ``OSERVICES_*`` variables, for a process started from here."""
         values = self.model_dump(mode="json")
         return {f"OSERVICES_{key.upper()}": str(value) for key, value in values.items()}
+
+
+class _KnownOnly(PydanticBaseSettingsSource):
+    """A source that passes on only the settings' own fields.
+
+    A ``.env`` file usually holds other programs' variables too; unknown keys
+    in the settings file and pyproject stay errors (a typo is never lost).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {key: value for key, value in self._inner().items() if key in fields}
 
 
 class _Activation:

@@ -188,7 +188,7 @@ class _Renderer:
             if isinstance(value, BaseModel) or isinstance(plain, dict):
                 tables.append((key, field, value if isinstance(value, BaseModel) else plain))
                 continue
-            lines += [*comment(field.description), tomli_w.dumps({key: plain}).rstrip()]
+            lines += [*comment(field.description), *_assignment(key, plain)]
         for key, field, value in tables:
             lines += ["", *self._subtable((*path, key), field, value)]
         return lines
@@ -236,15 +236,33 @@ _SKIP = object()
 _MISSING = object()
 
 
+def _assignment(key: str, plain: Any) -> list[str]:
+    """``key = value`` lines; tables inside arrays stay inline so no ``[[header]]`` lands
+    between plain keys (every key after such a header would belong to it)."""
+    if isinstance(plain, list) and any(isinstance(item, dict | list) for item in plain):
+        items = [f"    {inline(item)}," for item in plain]
+        return [f"{format_key(key)} = [", *items, "]"]
+    return tomli_w.dumps({key: plain}).rstrip().splitlines()
+
+
+def inline(value: Any) -> str:
+    """One value as inline TOML: tables as ``{ k = v }``, arrays as ``[a, b]``."""
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{format_key(str(k))} = {inline(v)}" for k, v in value.items())
+        return f"{{ {pairs} }}" if pairs else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(inline(item) for item in value) + "]"
+    return tomli_w.dumps({"v": value})[4:].strip()
+
+
 def _commented(key: str, value: Any, reason: str) -> list[str]:
     """A value written as a comment, with why it is not set here; secrets masked."""
     if value is None:
         return [f"# {key}: None ({reason})"]
     try:
-        text = tomli_w.dumps({key: to_plain(value, "mask")}).rstrip()
+        lines = _assignment(key, to_plain(value, "mask"))
     except _NoneInsideError:
         return [f"# {key} = ...  ({reason})"]
-    lines = text.splitlines()
     if len(lines) == 1:
         return [f"# {lines[0]}  ({reason})"]
     return [f"# ({reason})", *(f"# {line}" for line in lines)]

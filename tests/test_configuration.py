@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from oservices_core import Configuration, ConfigurationError, OservicesError
 
@@ -130,3 +130,32 @@ def test_assignment_is_validated() -> None:
 def test_unknown_keys_are_errors() -> None:
     with pytest.raises(ConfigurationError, match="did you mean port"):
         ShopConfiguration.from_toml("prot = 1\n", source="inline")
+
+
+class Server(BaseModel):
+    host: str = "h" * 70  # long enough that a writer would make it a [[servers]] table
+    port: int = 1
+
+
+class Cluster(Configuration):
+    servers: list[Server] = Field(default_factory=lambda: [Server(), Server(port=2)])
+    workers: int = 5
+
+
+def test_lists_of_models_stay_inline_so_later_keys_stay_top_level() -> None:
+    cluster = Cluster(workers=7)
+    text = cluster.to_toml()
+    assert "[[" not in text
+    assert Cluster.from_toml(text) == cluster
+
+
+def test_explain_shows_a_hidden_none(home: Path) -> None:
+    from oservices_core import Resolver, load_settings
+
+    class Named(Configuration):
+        owner: str | None = None
+
+    resolved = Resolver(load_settings(), environ={"OSERVICES_NAMED__OWNER": "bob"}).resolve(Named)
+    story = resolved.explain("owner")
+    assert story.shown() == "'bob'"
+    assert story.shown(story.hidden[-1][1]) == "None"

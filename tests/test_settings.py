@@ -121,3 +121,14 @@ def test_environ_carries_settings_to_a_process(settings: Settings) -> None:
         check=True,
     )
     assert out.stdout.split() == ["5555", "prod"]
+
+
+def test_a_typo_in_the_settings_file_is_an_error(home: Path) -> None:
+    (home / "oservices.toml").write_text("bse_port = 9000\n")
+    with pytest.raises(ConfigurationError, match="did you mean base_port"):
+        load_settings()
+
+
+def test_dotenv_may_hold_other_programs_variables(home: Path) -> None:
+    (home / ".env").write_text("DATABASE_URL=x\nOSERVICES_SHOP__PORT=1\nOSERVICES_BASE_PORT=7\n")
+    assert load_settings().base_port == 7
