@@ -1,0 +1,492 @@
+"""Built-in ``django`` plugin: Django for the components that declare ``django_apps``.
+
+It contributes the package configuration ``django`` (:class:`DjangoConfiguration`)
+and acts only when a component of the system lists Django applications; without
+one it does nothing, whether Django is installed or not::
+
+    setup   django.conf.settings.configure(...), then django.setup(): once per process
+    init    migrate the configured database (an SQLite file's directory is created first)
+    build   CONFIG_DIR/django/settings.py and CONFIG_DIR/django/manage.py
+
+``INSTALLED_APPS`` is ``django.contrib.contenttypes``, ``django.contrib.auth``,
+then every component's applications in the system's order, each once. Setup
+leaves the process's logging alone (``LOGGING_CONFIG = None``: the logging setup
+of oservices owns it); the built ``settings.py`` keeps Django's default logging.
+``extra_settings`` is merged last and may override any of this.
+
+Database URLs (a relative SQLite path is relative to HOME)::
+
+    sqlite:///data/django.sqlite3      sqlite:////var/lib/shop/db.sqlite3      sqlite:///:memory:
+    postgresql://USER:PASSWORD@HOST:PORT/NAME?sslmode=require     (also postgres://)
+
+The URL is a secret (it may hold a password): masked wherever oservices shows
+it, and errors show it with its password masked. ``settings.py`` reads the
+secret key from the environment variable ``DJANGO_SECRET_KEY`` when the build
+runs with it set; otherwise the key is written into the file (and
+``DJANGO_SECRET_KEY``, if set where it runs, still wins). A ``settings.py``
+holding a value Django itself hides (a name with KEY, SECRET, PASS, TOKEN,
+API, AUTH or SIGNATURE: the secret key, a database password) is created with
+mode 0600. A dry run shows such values masked, and only names a change to a
+file that already holds them (the old side of a diff would show them).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import os
+import pprint
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from pydantic import Field, SecretStr, StringConstraints
+
+from oservices_core import (
+    Artifact,
+    Configuration,
+    ConfigurationError,
+    Context,
+    FromSettings,
+    OservicesError,
+    Problem,
+    hookimpl,
+)
+
+if TYPE_CHECKING:
+    from oservices_core import System
+
+__all__ = [
+    "DEVELOPMENT_SECRET_KEY",
+    "NAME",
+    "DjangoConfiguration",
+    "django_settings",
+    "oservices_build",
+    "oservices_configurations",
+    "oservices_initialize",
+    "oservices_setup",
+    "parse_database_url",
+]
+
+NAME = "django"
+# Public on purpose: the key is a known one, refused in 'prod'.
+DEVELOPMENT_SECRET_KEY = "django-insecure-oservices-development-key-never-use-it-in-production"  # noqa: S105
+SECRET_ENV = "DJANGO_SECRET_KEY"  # noqa: S105 - the name of a variable, not a secret
+_CORE_APPS = ("django.contrib.contenttypes", "django.contrib.auth")
+_DIGEST = "OSERVICES_SETTINGS_DIGEST"  # marks settings this plugin configured
+_MASK = "**********"
+_NOT_PRIVATE = 0o077  # group and other permission bits
+_POSTGRESQL = "postgresql://USER:PASSWORD@HOST:PORT/NAME"
+_URLS = f"sqlite:///PATH or {_POSTGRESQL}"
+# Names whose values Django's error reports hide (SafeExceptionReporterFilter).
+_SENSITIVE = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE", re.IGNORECASE)
+_SettingName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+
+class DjangoConfiguration(Configuration):
+    """Django settings for the components that run Django applications."""
+
+    database_url: Annotated[
+        SecretStr, FromSettings(lambda s: f"sqlite:///{s.data_dir / 'django.sqlite3'}")
+    ] = Field(
+        SecretStr("sqlite:///data/django.sqlite3"),
+        description=f"The database, as a URL: {_URLS}. Default: DATA_DIR/django.sqlite3. "
+        "Secret, as it may hold a password.",
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_SECRET_KEY),
+        description="Django's SECRET_KEY. The default is for development: refused in 'prod'.",
+    )
+    debug: Annotated[bool, FromSettings(lambda s: s.environment == "dev")] = Field(
+        False, description="Django's DEBUG. Default: on in the 'dev' environment only."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Django's ALLOWED_HOSTS: host names served."
+    )
+    time_zone: str = Field("UTC", description="Django's TIME_ZONE (USE_TZ is always on).")
+    root_urlconf: str | None = Field(
+        None, description="Django's ROOT_URLCONF: the module of the URL patterns, if any."
+    )
+    extra_settings: dict[_SettingName, Any] = Field(
+        default_factory=dict,
+        description="More Django settings, by their upper-case names; merged last.",
+    )
+
+
+# Hooks --------------------------------------------------------------------------------
+
+
+@hookimpl(trylast=True)
+def oservices_configurations() -> Mapping[str, type[Configuration]]:
+    """The package configuration ``django``."""
+    return {NAME: DjangoConfiguration}
+
+
+@hookimpl(trylast=True)
+def oservices_setup(context: Context) -> None:
+    """Configure Django's settings and set Django up, if a component runs Django."""
+    if not _apps(context.system):
+        return
+    django = _import_django(context.system)
+    _configure({"LOGGING_CONFIG": None} | django_settings(context))
+    django.setup()
+
+
+@hookimpl(trylast=True)
+def oservices_initialize(context: Context) -> None:
+    """Migrate the database; a second run applies nothing. A dry run lists what would apply."""
+    if not _apps(context.system):
+        return
+    from django.core.management import call_command
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    if context.dry_run:
+        pending = _pending(connection)
+        listed = ", ".join(f"{app}.{name}" for app, name in pending) or "nothing"
+        context.out.write(f"django: migrate would apply {listed}\n")
+        return
+    for alias in connections:
+        _sqlite_directory(connections[alias].settings_dict)
+    call_command("migrate", database=DEFAULT_DB_ALIAS, interactive=False, verbosity=0)
+
+
+@hookimpl(trylast=True)
+def oservices_build(context: Context) -> None:
+    """Write ``django/settings.py`` and ``django/manage.py``, if a component runs Django."""
+    if not _apps(context.system):
+        return
+    values = django_settings(context)
+    _check_literals(context, values)
+    from_env = SECRET_ENV in os.environ
+    text = _settings_module(context.system.name, values, from_env=from_env)
+    shown = _settings_module(context.system.name, _masked(values), from_env=from_env)
+    _write(context, "django/settings.py", text, shown, mode=0o600 if text != shown else 0o644)
+    context.write_file("django/manage.py", _MANAGE.format(system=context.system.name), mode=0o755)
+
+
+# Settings -----------------------------------------------------------------------------
+
+
+def django_settings(context: Context) -> dict[str, Any]:
+    """The Django settings of the run's system, from its ``django`` configuration.
+
+    :raises ConfigurationError: a database URL that is not understood, or the
+        development secret key in the ``prod`` environment; located, no secret shown.
+    """
+    configuration = _configuration(context)
+    _check_secret_key(context, configuration)
+    database = parse_database_url(
+        configuration.database_url.get_secret_value(),
+        home=context.settings.home,
+        where=_where(context, "database_url"),
+    )
+    values: dict[str, Any] = {
+        "INSTALLED_APPS": list(dict.fromkeys((*_CORE_APPS, *_apps(context.system)))),
+        "DATABASES": {"default": database},
+        "SECRET_KEY": configuration.secret_key.get_secret_value(),
+        "DEBUG": configuration.debug,
+        "ALLOWED_HOSTS": list(configuration.allowed_hosts),
+        "TIME_ZONE": configuration.time_zone,
+        "USE_TZ": True,
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+    }
+    if configuration.root_urlconf is not None:
+        values["ROOT_URLCONF"] = configuration.root_urlconf
+    return values | configuration.extra_settings
+
+
+def parse_database_url(url: str, *, home: Path, where: str = "database_url") -> dict[str, Any]:
+    """Django's settings of one database from ``sqlite:///`` or ``postgresql://`` URL.
+
+    A relative SQLite path is taken relative to ``home``. ``where`` locates the
+    URL in errors, which show it with its password masked.
+
+    :raises ConfigurationError: another scheme, or a URL missing a part.
+    """
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        return _sqlite(url, home, where)
+    if scheme in ("postgresql", "postgres"):
+        return _postgresql(url, where)
+    raise _url_error(where, url, f"a URL {_URLS}", "use SQLite or PostgreSQL")
+
+
+def _sqlite(url: str, home: Path, where: str) -> dict[str, Any]:
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) == len(prefix):
+        raise _url_error(where, url, "an SQLite URL sqlite:///PATH (four slashes if absolute)")
+    path = url[len(prefix) :]
+    name = path if path == ":memory:" else str(home / path)  # an absolute path stays absolute
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
+
+
+def _postgresql(url: str, where: str) -> dict[str, Any]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise _url_error(where, url, f"a well-formed PostgreSQL URL {_POSTGRESQL}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise _url_error(where, url, "a PostgreSQL URL with a numeric port") from None
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise _url_error(where, url, "a PostgreSQL URL naming the database after its host")
+    database: dict[str, Any] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": unquote(parts.hostname or ""),
+        "PORT": "" if port is None else str(port),
+    }
+    options = dict(parse_qsl(parts.query))
+    if options:
+        database["OPTIONS"] = options
+    return database
+
+
+def _url_error(where: str, url: str, expected: str, hint: str = "") -> ConfigurationError:
+    problem = Problem(where, "database_url", expected, _masked_url(url), hint=hint)
+    return ConfigurationError(problem, subject=f"configuration {NAME!r}")
+
+
+def _masked_url(url: str) -> str:
+    """``url`` as it may be shown: its password, if any, masked."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "a URL that cannot be parsed (not shown: it may hold a password)"
+    if password is None:
+        return repr(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return repr(parts._replace(netloc=f"{user}:{_MASK}@{host}").geturl())
+
+
+def _check_secret_key(context: Context, configuration: DjangoConfiguration) -> None:
+    if context.settings.environment != "prod":
+        return
+    if configuration.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+        problem = Problem(
+            _where(context, "secret_key"),
+            "secret_key",
+            "a secret key of this installation's own in the 'prod' environment",
+            "the development default",
+            hint="set OSERVICES_DJANGO__SECRET_KEY, for example to the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'",
+        )
+        raise ConfigurationError(problem, subject=f"configuration {NAME!r}")
+
+
+def _where(context: Context, field: str, *inside: str) -> str:
+    """Where ``field`` (or a key ``inside`` it) was set: a file and line, a variable, a default."""
+    resolved = context.resolved.get(NAME)
+    if resolved is None:
+        return f"configuration {NAME!r}"
+    source = resolved.explain(field).source
+    where = source.where((field, *inside))
+    return f"configuration {NAME!r} ({where})" if source.kind in ("default", "settings") else where
+
+
+def _configuration(context: Context) -> DjangoConfiguration:
+    value = context.configurations.get(NAME)
+    if not isinstance(value, DjangoConfiguration):
+        raise OservicesError(
+            f"configuration {NAME!r} of this run is {type(value).__name__}, not a "
+            f"DjangoConfiguration: run the configure stage first, and let no other plugin "
+            f"register a configuration named {NAME!r}"
+        )
+    return value
+
+
+def _apps(system: System) -> list[str]:
+    """Every component's Django applications, in order, each once."""
+    names = (app for c in system.components.values() for app in c.django_apps)
+    return list(dict.fromkeys(names))
+
+
+# Setup --------------------------------------------------------------------------------
+
+
+def _import_django(system: System) -> ModuleType:
+    try:
+        django = importlib.import_module("django")
+    except ImportError as exc:
+        users = [repr(c.name) for c in system.components.values() if c.django_apps]
+        who = (
+            f"component {users[0]} runs"
+            if len(users) == 1
+            else f"components {', '.join(users)} run"
+        )
+        raise OservicesError(
+            f"{who} Django applications, but Django cannot be imported "
+            f"({exc}): install it with pip install 'oservices[django]'"
+        ) from exc
+    return django
+
+
+def _configure(values: dict[str, Any]) -> None:
+    """``settings.configure(**values)``, or nothing if this process has them already."""
+    from django.conf import settings
+
+    digest = hashlib.sha256(pprint.pformat(values).encode()).hexdigest()
+    if not settings.configured:
+        settings.configure(**values, **{_DIGEST: digest})
+        return
+    ours = getattr(settings, _DIGEST, None)
+    if ours is None:
+        module = os.environ.get("DJANGO_SETTINGS_MODULE")
+        by = f"from module {module!r}" if module else "by another settings.configure() call"
+        raise OservicesError(
+            f"Django's settings were already configured in this process {by}, not by "
+            "oservices: set Django up in one place only (run the setup stage in a fresh "
+            "process, or block the plugin with OSERVICES_DISABLE_PLUGINS=django)"
+        )
+    if ours != digest:
+        raise OservicesError(
+            "Django is already set up in this process with other settings (another system, "
+            "settings or configuration), and Django cannot be configured twice: run this "
+            "setup in a process of its own"
+        )
+
+
+# Initialize ---------------------------------------------------------------------------
+
+
+def _sqlite_directory(database: Mapping[str, Any]) -> None:
+    name = str(database.get("NAME", ""))
+    if "sqlite3" in str(database.get("ENGINE", "")) and name and name != ":memory:":
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _pending(connection: Any) -> list[tuple[str, str]]:
+    """The migrations ``migrate`` would apply, without creating a missing SQLite file."""
+    from django.db.migrations.loader import MigrationLoader
+
+    name = str(connection.settings_dict.get("NAME", ""))
+    missing = connection.vendor == "sqlite" and name != ":memory:" and not Path(name).exists()
+    loader = MigrationLoader(None if missing else connection, ignore_no_migrations=True)
+    applied = loader.applied_migrations or {}
+    plan = (
+        key
+        for leaf in loader.graph.leaf_nodes()
+        for key in loader.graph.forwards_plan(leaf)
+        if key not in applied
+    )
+    return list(dict.fromkeys(plan))
+
+
+# Build --------------------------------------------------------------------------------
+
+
+def _masked(value: Any, key: str = "") -> Any:
+    """``value`` with every string Django would hide masked (its error reports' rule)."""
+    if isinstance(value, Mapping):
+        return {k: _masked(v, str(k)) for k, v in value.items()}
+    if not _SENSITIVE.search(key):
+        return value
+    if isinstance(value, list | tuple):
+        return [_masked(item, key) for item in value]
+    return _MASK if isinstance(value, str) and value else value
+
+
+def _settings_module(system: str, values: dict[str, Any], *, from_env: bool) -> str:
+    lines = [_SETTINGS_HEAD.format(system=system)]
+    for name, value in values.items():
+        if name != "SECRET_KEY":
+            lines.append(f"{name} = {_literal(value)}")
+        elif from_env:
+            lines.append(f'{name} = os.environ["{SECRET_ENV}"]')
+        else:
+            lines.append(f'{name} = os.environ.get("{SECRET_ENV}", {_literal(value)})')
+    return "\n".join(lines) + "\n"
+
+
+def _check_literals(context: Context, values: dict[str, Any]) -> None:
+    """Every value must be one Python writes as a literal (a TOML date is not)."""
+    problems = [
+        Problem(
+            _where(context, "extra_settings", name),
+            f"extra_settings.{name}",
+            "a value Python writes as a literal: a string, finite number, boolean, list or table",
+            f"a value of type {type(value).__name__}",
+        )
+        for name, value in values.items()
+        if not _is_literal(value)
+    ]
+    if problems:
+        raise ConfigurationError(problems, subject=f"configuration {NAME!r}")
+
+
+def _is_literal(value: Any) -> bool:
+    try:
+        return bool(ast.literal_eval(_literal(value)) == value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def _literal(value: Any) -> str:
+    return pprint.pformat(value, sort_dicts=False)
+
+
+def _write(context: Context, path: str, text: str, shown: str, *, mode: int) -> None:
+    """Write ``text``. A dry run shows no secret: it diffs ``shown`` (secrets masked)
+    instead, and only names a change to a file that already holds secrets.
+    """
+    if not context.dry_run or text == shown:
+        context.write_file(path, text, mode=mode)
+        return
+    target = context.output_dir / path
+    try:
+        old, old_mode = target.read_text(), stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        context.write_file(path, shown, mode=mode)  # nothing old to show
+        return
+    if (old, old_mode) == (text, mode):
+        context.write_file(path, text, mode=mode)  # unchanged: nothing shown
+    elif old_mode & _NOT_PRIVATE:
+        context.write_file(path, shown, mode=mode)  # the old file holds no secret
+    else:
+        context.out.write(f"{target}: would update (it holds secrets: no diff shown)\n")
+        context.artifacts.append(Artifact(target, NAME, context.stage, "would update", mode))
+
+
+_SETTINGS_HEAD = '''\
+"""Django settings, written by `oservices build` (plugin django).
+
+Do not edit: the next build rewrites this file. Change the configuration
+'django' instead (`oservices config sample django`).
+"""
+
+# System: {system!r}
+
+import os
+'''
+
+_MANAGE = '''\
+#!/usr/bin/env python
+"""Django's command line, written by `oservices build` (plugin django).
+
+Run it with the Python that has the system's components installed:
+python manage.py check, python manage.py migrate, ...
+"""
+
+# System: {system!r}
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+'''
