@@ -121,7 +121,11 @@ class Context:
         if old == data and old_mode == mode:
             return self._record(target, plugin, "unchanged", mode)
         if self.dry_run:
-            self.out.write(_diff(target, old, data))
+            # A private file (0600) may hold secrets: name it, show no line of it.
+            private = not mode & 0o077 or (old_mode is not None and not old_mode & 0o077)
+            self.out.write(
+                f"{target}: private file, diff not shown\n" if private else _diff(target, old, data)
+            )
             return self._record(target, plugin, "would update" if old else "would create", mode)
         self._undo.append(_Undo(target, old, old_mode or 0))
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 Locate = Callable[[tuple[str, ...]], str]
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)[^@/\s]*@")
 
 
 def problems_from(error: ValidationError, model: type[BaseModel], locate: Locate) -> list[Problem]:
@@ -69,6 +71,8 @@ def show_found(value: Any, *, secret: bool) -> str:
     """How an offending input is shown: its type only when it is secret, else a short repr."""
     if secret:
         return f"a value of type {type(value).__name__} (secret, not shown)"
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(r"\1**********@", value)  # scheme://user:PASSWORD@host
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

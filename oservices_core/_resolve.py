@@ -202,6 +202,9 @@ class Resolved(Generic[C]):
 def _get(value: BaseModel, path: Path_, name: str) -> Any:
     current: Any = value
     for index, part in enumerate(path):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]  # a key inside a plain table field
+            continue
         if not isinstance(current, BaseModel) or part not in type(current).model_fields:
             known = ", ".join(type(current).model_fields) if isinstance(current, BaseModel) else ""
             dotted = ".".join(path[: index + 1])

@@ -159,3 +159,25 @@ def test_explain_shows_a_hidden_none(home: Path) -> None:
     story = resolved.explain("owner")
     assert story.shown() == "'bob'"
     assert story.shown(story.hidden[-1][1]) == "None"
+
+
+def test_a_password_in_a_url_is_not_shown() -> None:
+    class Linked(Configuration):
+        port: int = 1
+
+    with pytest.raises(ConfigurationError) as caught:
+        Linked.from_toml('port = "postgresql://shop:hunter2@db/x"\n')
+    assert "hunter2" not in str(caught.value)
+    assert "shop:**********@db" in str(caught.value)
+
+
+def test_explain_a_key_inside_a_table(home: Path) -> None:
+    from oservices_core import Resolver, load_settings
+
+    class Tabled(Configuration):
+        extra: dict[str, int] = Field(default_factory=dict)
+
+    resolved = Resolver(load_settings(), environ={"OSERVICES_TABLED__EXTRA": '{"A": 1}'}).resolve(
+        Tabled
+    )
+    assert resolved.explain("extra.A").value == 1

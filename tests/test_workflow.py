@@ -179,3 +179,13 @@ def test_a_failing_hook_names_stage_plugin_hook_and_rolls_back(settings: Setting
     assert (settings.config_dir / "early.txt").read_text() == "the user's old file\n"
     assert not (settings.config_dir / "shop-api.toml").exists()  # toml's writes undone too
     assert sorted(p.name for p in settings.config_dir.iterdir()) == ["early.txt"]
+
+
+@pytest.mark.usefixtures("modules")
+def test_dry_run_shows_no_line_of_a_private_file(settings: Settings) -> None:
+    settings.config_dir.mkdir(parents=True)
+    (settings.config_dir / "shop-api.toml").write_text('[db]\npassword = "pw-in-file"\n')
+    out = io.StringIO()
+    run_workflow(system_of(settings), ["build"], dry_run=True, out=out)
+    assert "shop-api.toml: private file, diff not shown" in out.getvalue()
+    assert "pw-in-file" not in out.getvalue()
