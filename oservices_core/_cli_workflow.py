@@ -51,12 +51,14 @@ def stage(args: argparse.Namespace) -> int:
 
 def _summary(report: StageReport, *, dry_run: bool) -> str:
     counts = Counter(artifact.status for artifact in report.artifacts)
-    changed = {status: n for status, n in counts.items() if status != "unchanged"}
+    changed = {s: n for s, n in counts.items() if s not in ("unchanged", "kept")}
+    kept = f", {counts['kept']} kept (changed by a user)" if counts["kept"] else ""
     took = f" in {report.seconds:.2f}s"
     if not report.artifacts:
         return f"{report.name}: done{took}"
     if not changed:
-        return f"{report.name}: nothing changed ({counts['unchanged']} files up to date){took}"
+        up_to_date = f"{counts['unchanged']} files up to date{kept}"
+        return f"{report.name}: nothing changed ({up_to_date}){took}"
     parts = ", ".join(f"{n} {status}" for status, n in sorted(changed.items()))
     verb = "would write" if dry_run else "wrote"
     return (

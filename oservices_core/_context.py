@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Artifact", "Context", "Stash", "StashKey", "plugin_in_frames"]
 
 T = TypeVar("T")
-Status = Literal["created", "updated", "unchanged", "would create", "would update"]
+Status = Literal["created", "updated", "unchanged", "kept", "would create", "would update"]
 
 
 @final
@@ -131,6 +131,12 @@ class Context:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data, mode=mode)
         return self._record(target, plugin, "updated" if old is not None else "created", mode)
+
+    def keep(self, path: str | Path) -> Artifact:
+        """Record a file this stage left alone on purpose (a user changed it)."""
+        target = self.output_dir / path
+        plugin = plugin_in_frames(inspect.currentframe(), self.owners)
+        return self._record(target, plugin, "kept", _read(target)[1] or 0)
 
     def _record(self, path: Path, plugin: str, status: Status, mode: int) -> Artifact:
         artifact = Artifact(path, plugin, self.stage, status, mode)

@@ -53,6 +53,9 @@ def to_plain(value: Any, secrets: Secrets) -> Any:
     """Convert a validated value to data tomli-w writes and pydantic reads back."""
     if isinstance(value, enum.Enum):
         return to_plain(value.value, secrets)
+    if isinstance(value, dt.datetime) and _sub_minute_offset(value):
+        # TOML offsets are whole minutes: write the same instant in UTC.
+        return value.astimezone(dt.UTC)
     if isinstance(value, _NATIVE):
         return value
     if isinstance(value, dt.time):
@@ -128,9 +131,26 @@ def format_key(key: str) -> str:
 
 
 def comment(text: str | None, indent: str = "") -> list[str]:
+    """Comment lines for ``text``; controls TOML forbids in comments are escaped."""
     if not text:
         return []
-    return [f"{indent}# {line}".rstrip() for line in text.strip().splitlines()]
+    return [
+        f"{indent}# {_COMMENT_FORBIDDEN.sub(_escape_control, line)}".rstrip()
+        for line in text.strip().splitlines()
+    ]
+
+
+# TOML comments may hold any character but these controls (tab is allowed).
+_COMMENT_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def _sub_minute_offset(value: dt.datetime) -> bool:
+    offset = value.utcoffset()
+    return offset is not None and offset % dt.timedelta(minutes=1) != dt.timedelta(0)
 
 
 Aside = Callable[[tuple[str, ...]], str | None]
@@ -242,7 +262,7 @@ def _assignment(key: str, plain: Any) -> list[str]:
     if isinstance(plain, list) and any(isinstance(item, dict | list) for item in plain):
         items = [f"    {inline(item)}," for item in plain]
         return [f"{format_key(key)} = [", *items, "]"]
-    return tomli_w.dumps({key: plain}).rstrip().splitlines()
+    return tomli_w.dumps({key: plain}).rstrip().split("\n")  # not splitlines: U+2028 is text
 
 
 def inline(value: Any) -> str:

@@ -38,7 +38,6 @@ import importlib
 import os
 import pprint
 import re
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -48,7 +47,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import Field, SecretStr, StringConstraints
 
 from oservices_core import (
-    Artifact,
     Configuration,
     ConfigurationError,
     Context,
@@ -165,8 +163,9 @@ def oservices_build(context: Context) -> None:
     _check_literals(context, values)
     from_env = SECRET_ENV in os.environ
     text = _settings_module(context.system.name, values, from_env=from_env)
-    shown = _settings_module(context.system.name, _masked(values), from_env=from_env)
-    _write(context, "django/settings.py", text, shown, mode=0o600 if text != shown else 0o644)
+    # Private when it holds what Django itself would hide; a dry run then shows no line of it.
+    private = text != _settings_module(context.system.name, _masked(values), from_env=from_env)
+    context.write_file("django/settings.py", text, mode=0o600 if private else 0o644)
     context.write_file("django/manage.py", _MANAGE.format(system=context.system.name), mode=0o755)
 
 
@@ -435,28 +434,6 @@ def _is_literal(value: Any) -> bool:
 
 def _literal(value: Any) -> str:
     return pprint.pformat(value, sort_dicts=False)
-
-
-def _write(context: Context, path: str, text: str, shown: str, *, mode: int) -> None:
-    """Write ``text``. A dry run shows no secret: it diffs ``shown`` (secrets masked)
-    instead, and only names a change to a file that already holds secrets.
-    """
-    if not context.dry_run or text == shown:
-        context.write_file(path, text, mode=mode)
-        return
-    target = context.output_dir / path
-    try:
-        old, old_mode = target.read_text(), stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        context.write_file(path, shown, mode=mode)  # nothing old to show
-        return
-    if (old, old_mode) == (text, mode):
-        context.write_file(path, text, mode=mode)  # unchanged: nothing shown
-    elif old_mode & _NOT_PRIVATE:
-        context.write_file(path, shown, mode=mode)  # the old file holds no secret
-    else:
-        context.out.write(f"{target}: would update (it holds secrets: no diff shown)\n")
-        context.artifacts.append(Artifact(target, NAME, context.stage, "would update", mode))
 
 
 _SETTINGS_HEAD = '''\

@@ -176,6 +176,7 @@ def _write_files(context: Context, declared: dict[str, tuple[str, str]]) -> list
             context.write_file(target, data, mode=0o644 if mode is None else mode)
         else:
             kept.append(target)
+            context.keep(target)
             logging.getLogger(__name__).warning(
                 "kept %s (component %s): it differs from what oservices last wrote, "
                 "so someone changed it; remove it to get the declared content",

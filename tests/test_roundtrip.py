@@ -150,15 +150,12 @@ def assert_same(loaded: BaseModel, model: BaseModel) -> None:
         assert loaded == model
 
 
-# --------------------------------------------------------------------------- a known bug
+# --------------------------------------------------------------------------- line separators
 #
-# U+0085, U+2028 and U+2029 are line breaks to str.splitlines() but not to TOML, and
-# tomli-w writes them as they are inside strings. The renderer splits tomli-w's output
-# of a ``key = value`` with splitlines(), so such a character inside a str value becomes
-# a real newline inside a basic string, which TOML forbids: the text cannot be read
-# back. See test_unicode_line_separators_in_strings_round_trip (strict xfail). While
-# the bug is there, the strings drawn elsewhere leave these three characters out; once
-# it is fixed they are drawn again by themselves.
+# U+0085, U+2028 and U+2029 are line breaks to str.splitlines() but not to TOML; the
+# renderer once split tomli-w's output with splitlines() and broke such strings (see
+# test_unicode_line_separators_in_strings_round_trip). Strings drawn elsewhere leave
+# them out only if that bug comes back.
 
 LINE_SEPARATORS = "\x85\u2028\u2029"
 
@@ -661,7 +658,7 @@ def instances(cls: type[T], specs: list[FieldSpec]) -> st.SearchStrategy[T]:
     return data.map(lambda kw: cls(**{k: value for k, value in kw.items() if value is not _OMIT}))
 
 
-# Descriptions of one or more lines without control characters (the xfail below has those).
+# Descriptions of one or more lines without control characters (a test below has those).
 DESCRIPTION_LINE = st.text(st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"]), max_size=12)
 ANY_DESCRIPTIONS: st.SearchStrategy[str | None] = st.none() | st.text(max_size=12)
 CLEAN_DESCRIPTIONS: st.SearchStrategy[str | None] = st.none() | st.lists(
@@ -809,7 +806,7 @@ def test_deeply_nested_models_round_trip(model: Configuration, tmp_path: Path) -
     file_round_trip(model, tmp_path / "deep.toml")
 
 
-# --------------------------------------------------------------------------- known gaps (xfail)
+# --------------------------------------------------------------------------- once bugs, now fixed
 
 
 class Lines(Configuration):
@@ -820,12 +817,6 @@ class Lines(Configuration):
     after: int = 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigurationError,
-    reason="BUG: U+0085, U+2028 or U+2029 in a str value is turned into a newline (the renderer"
-    " splits tomli-w output with str.splitlines), so the TOML cannot be read back",
-)
 @FOCUSED
 @given(
     text=st.builds(
@@ -853,12 +844,6 @@ class Stamp(Configuration):
     at: dt.datetime
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigurationError,
-    reason="BUG: a UTC offset with seconds (e.g. +05:00:15, as zoneinfo gives for local mean time"
-    " before ~1900) is written as a TOML datetime TOML cannot parse",
-)
 @settings(max_examples=20, deadline=None)
 @given(
     st.datetimes(
@@ -876,12 +861,6 @@ def test_datetime_with_sub_minute_offset_round_trips(moment: dt.datetime) -> Non
     assert loaded.at.tzinfo is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigurationError,
-    reason="BUG: a description (or class docstring) holding a control character other than tab"
-    " becomes a comment TOML forbids, so the written file cannot be read back",
-)
 @settings(max_examples=100, deadline=None)
 @given(model=random_models(descriptions=ANY_DESCRIPTIONS))
 @example(
