@@ -88,3 +88,10 @@ def test_all_modules_at_once_report_each(plugin_dir: Path) -> None:
     result = check(plugin_dir, "n_clean", "n_env", "n_thread")
     assert result.returncode == 1
     assert result.stdout.splitlines()[-1] == "1 neutral, 2 not neutral"
+
+
+def test_the_project_s_own_plugins_are_neutral(tmp_path: Path) -> None:
+    modules = [f"oservices_plugins.{name}" for name in ("toml", "logging", "files", "django")]
+    result = check(tmp_path, *modules)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "4 neutral, 0 not neutral"
