@@ -1,0 +1,1 @@
+"""A plugin whose build hook fails after writing, to see the stage rolled back."""

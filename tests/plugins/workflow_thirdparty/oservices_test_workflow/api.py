@@ -1,0 +1,25 @@
+"""The ``wf-api`` component: a port, a greeting and a secret token, all with defaults."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from oservices_core import Component, Configuration
+
+# The tests check that this never shows: not in a built file, a diff or any output.
+DEFAULT_TOKEN = "wf-default-token-0451"  # noqa: S105 - a test value, never to be shown
+
+
+class WfApiConfiguration(Configuration):
+    """The wf-api component."""
+
+    port: int = Field(8000, description="Port wf-api listens on.")
+    greeting: str = Field("hello", description="What wf-api says first.")
+    token: SecretStr = Field(SecretStr(DEFAULT_TOKEN), description="Token clients present.")
+
+
+component = Component(
+    name="wf-api",
+    configuration=WfApiConfiguration,
+    description="A third-party API component.",
+)
