@@ -135,9 +135,11 @@ class Configuration(BaseModel):
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<toml>") -> Self:
         """Validate TOML text; errors name ``source`` and the line of each key."""
+        from oservices_core._resolve import with_defaults
+
         data = _toml.loads(text, source)
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(with_defaults(cls, data))
         except ValidationError as exc:
 
             def locate(path: tuple[str, ...]) -> str:

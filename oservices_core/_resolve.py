@@ -157,27 +157,32 @@ class Resolved(Generic[C]):
         """The source of the value at ``path``: the highest layer that set it, else default."""
         self.value  # noqa: B018 - bring the cache up to date with the active settings
         assert self._cache is not None
-        for layer in reversed(self._cache[2]):
-            for end in range(len(path), 0, -1):
-                source = layer.sources.get(path[:end])
-                if source is not None and (end == len(path) or not _is_table(self.cls, path[:end])):
-                    return source
-        return Source("default")
+        return _winner(self._cache[2], self.cls, path)
 
     def to_toml(
         self, *, persist: frozenset[str] = frozenset({"file", "plugin"})
     ) -> tuple[str, bool]:
         """The configuration file to write: values from ``persist`` layers as keys, every
         other value as a comment naming its source. Also says whether a secret was written.
+
+        A value the file or a plugin decided stays a key even while the environment,
+        the system file or an override wins over it: the file keeps what was decided,
+        and the higher source still wins when the file is read back.
         """
+        self.value  # noqa: B018 - bring the cache up to date with the active settings
+        assert self._cache is not None
+        layers = self._cache[2]
+        kept = [layer for layer in layers if layer.kind in persist]
+        ordered = [layer for layer in layers if layer.kind not in persist] + kept
+        written = _validate(self.cls, self.name, ordered) if kept else self.value
 
         def aside(path: Path_) -> str | None:
-            source = self.winner(path)
+            source = _winner(ordered, self.cls, path)
             if source.kind in persist:
                 return None
             return f"from {source.where(path)}" if source.kind != "default" else "default"
 
-        return self.value._render("reveal", name=self.name, aside=aside)
+        return written._render("reveal", name=self.name, aside=aside)
 
     def explain(self, key: str) -> Provenance:
         """Where the resolved value of dotted ``key`` came from, and what it hides."""
@@ -197,6 +202,16 @@ class Resolved(Generic[C]):
         secret = contains_secret(self.cls, path)
         winner = found[0][0] if found else Source("default")
         return Provenance(key, current, winner, tuple(found[1:]), secret)
+
+
+def _winner(layers: list[Layer], cls: type[BaseModel], path: Path_) -> Source:
+    """The source of the value at ``path``: the highest of ``layers`` that set it, else default."""
+    for layer in reversed(layers):
+        for end in range(len(path), 0, -1):
+            source = layer.sources.get(path[:end])
+            if source is not None and (end == len(path) or not _is_table(cls, path[:end])):
+                return source
+    return Source("default")
 
 
 def _get(value: BaseModel, path: Path_, name: str) -> Any:
@@ -265,10 +280,32 @@ def _merge_into(
     nested_of = nested_models(cls) if cls else {}
     for key, value in incoming.items():
         nested = nested_of.get(key)
-        if nested is not None and isinstance(value, Mapping) and isinstance(target.get(key), dict):
+        if cls is not None and nested is not None and isinstance(value, Mapping):
+            # A table merges key by key into what is below it, the field's default included.
+            target[key] = _table_below(target.get(key, _UNSET), cls, key)
             _merge_into(target[key], value, nested)
         else:
             target[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+_UNSET = object()
+
+
+def with_defaults(cls: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` (parsed TOML) with each table of a nested model merged into its default."""
+    merged: dict[str, Any] = {}
+    _merge_into(merged, data, cls)
+    return merged
+
+
+def _table_below(current: Any, cls: type[BaseModel], key: str) -> dict[str, Any]:
+    """What a table for nested model ``key`` merges into: a lower layer's, else the default's."""
+    if isinstance(current, dict):
+        return current
+    if current is _UNSET:
+        info = cls.model_fields[key]
+        current = None if info.is_required() else info.get_default(call_default_factory=True)
+    return current.model_dump(by_alias=True) if isinstance(current, BaseModel) else {}
 
 
 def _validate(cls: type[C], name: str, layers: list[Layer]) -> C:

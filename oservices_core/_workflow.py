@@ -188,10 +188,13 @@ def _configure(
     pm: PluginManager, context: Context, progress: Callable[[str, int, int], None] | None
 ) -> None:
     names = list(context.resolved)
+    # Without an implementation there is nothing to call, so nothing to record.
+    watched = bool(pm.hook.oservices_configure.get_hookimpls())
     for index, name in enumerate(names, start=1):
         resolved = context.resolved[name]
-        with _changes(context, [name]):
-            pm.hooks.configure(context=context, name=name, configuration=resolved.value)
+        if watched:
+            with _changes(context, [name]):
+                pm.hooks.configure(context=context, name=name, configuration=resolved.value)
         context.configurations[name] = resolved.value
         if progress is not None:
             progress("configure", index, len(names))

@@ -15,10 +15,23 @@ environment), so it keeps following its source. A file holding a secret is 0600.
 from __future__ import annotations
 
 import json
+import weakref
 
-from oservices_core import Context, hookimpl
+from oservices_core import Configuration, Context, hookimpl
 
 __all__ = ["oservices_build"]
+
+# A class's JSON Schema never changes, and pydantic takes milliseconds to make one
+# (most of a build that writes nothing): made once per class and process.
+_SCHEMAS: weakref.WeakKeyDictionary[type[Configuration], str] = weakref.WeakKeyDictionary()
+
+
+def _schema_text(cls: type[Configuration]) -> str:
+    text = _SCHEMAS.get(cls)
+    if text is None:
+        text = json.dumps(cls.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        _SCHEMAS[cls] = text
+    return text
 
 
 @hookimpl(trylast=True)
@@ -27,7 +40,4 @@ def oservices_build(context: Context) -> None:
     for name, resolved in context.resolved.items():
         text, secret = resolved.to_toml()
         context.write_file(f"{name}.toml", text, mode=0o600 if secret else 0o644)
-        schema = resolved.cls.model_json_schema()
-        context.write_file(
-            f"{name}.schema.json", json.dumps(schema, indent=2, sort_keys=True) + "\n"
-        )
+        context.write_file(f"{name}.schema.json", _schema_text(resolved.cls))

@@ -313,11 +313,6 @@ print(json.dumps(found))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the all-commented [endpoint] table a build writes reads back as Endpoint(), "
-    "not the field's default Endpoint(port=3): the second build rewrites the file",
-)
 def test_a_nested_model_default_survives_the_built_file(cli: Cli) -> None:
     result = cli.python(NESTED)
     assert (result.returncode, result.stderr) == (0, "")
@@ -389,9 +384,6 @@ def test_environment_wins_over_the_plugin_value_in_the_build_and_explain(cli: Cl
     assert (cli.config / "wf-extra.txt").read_text() == "greeting: env\nport: 8000\n"
 
 
-KEEPS = "a build run with a variable set replaces the decided value in the file by a comment"
-
-
 @pytest.mark.parametrize(
     ("file", "key", "raw", "value", "kept"),
     [
@@ -402,7 +394,6 @@ KEEPS = "a build run with a variable set replaces the decided value in the file 
             "env",
             GREETING,
             id="plugin-value",
-            marks=pytest.mark.xfail(strict=True, reason=KEEPS),
         ),
         pytest.param(
             "port = 9200\n",
@@ -411,7 +402,6 @@ KEEPS = "a build run with a variable set replaces the decided value in the file 
             9100,
             9200,
             id="users-file-value",
-            marks=pytest.mark.xfail(strict=True, reason=KEEPS),
         ),
     ],
 )
@@ -488,9 +478,6 @@ def test_dry_run_after_a_build_diffs_only_the_change_and_writes_nothing(cli: Cli
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="--dry-run prints its diffs on standard output, before the JSON report"
-)
 def test_dry_run_json_prints_json(cli: Cli) -> None:
     result = cli("build", "--dry-run", "--json")
     assert result.returncode == 0
