@@ -181,6 +181,9 @@ def _stage_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]
             help="print what would change as a diff; write nothing",
         )
         parser.add_argument("--json", action="store_true", help="print a JSON report")
+        parser.add_argument(
+            "--force", action="store_true", help="run even when the last build had the same inputs"
+        )
         _add_sets(parser)
         parser.set_defaults(handler=_lazy("_cli_workflow", "stage"), stage=name)
 

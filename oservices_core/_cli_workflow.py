@@ -41,6 +41,7 @@ def stage(args: argparse.Namespace) -> int:
         overrides=overrides_from(args.sets),
         progress=_progress() if not args.json else None,
         out=sys.stderr if args.json else None,  # standard output carries the JSON alone
+        force=args.force,
     )
     if args.json:
         print(json.dumps([report.as_dict() for report in reports], indent=2))

@@ -29,6 +29,7 @@ from oservices_core._configuration import recording
 from oservices_core._context import Artifact, Context, plugin_in_frames
 from oservices_core._errors import StageError
 from oservices_core._resolve import Layer, Source
+from oservices_core._uptodate import STATE_FILE, fingerprint, record, up_to_date
 
 if TYPE_CHECKING:
     from oservices_core._plugins import PluginManager
@@ -65,12 +66,14 @@ class StageReport:
     name: str
     seconds: float = 0.0
     artifacts: list[Artifact] = field(default_factory=list)
+    up_to_date: bool = False  # skipped: the last run had the same inputs and left these files
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping for ``--json`` reports."""
         return {
             "stage": self.name,
             "seconds": round(self.seconds, 4),
+            "up_to_date": self.up_to_date,
             "artifacts": [artifact.as_dict() for artifact in self.artifacts],
         }
 
@@ -96,14 +99,18 @@ def run_workflow(
     overrides: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     out: TextIO | None = None,
+    force: bool = False,
 ) -> tuple[Context, list[StageReport]]:
     """Run ``stages`` (and what they need) on ``system``; return the context and reports.
 
-    A dry run prints its diffs to ``out`` (standard output by default).
+    A dry run prints its diffs to ``out`` (standard output by default). A build
+    whose inputs are those of the last build, whose files are untouched, is up to
+    date: its hooks are not called (its report says so) unless ``force`` is true.
     """
     from oservices_core._settings import active_settings
 
     settings = settings or active_settings()
+    overrides = dict(overrides or {})
     pm = system.registry.plugin_manager
     context = Context(
         system,
@@ -112,14 +119,28 @@ def run_workflow(
         dry_run=dry_run,
         out=out or sys.stdout,
     )
-    resolver = system.resolver(settings, overrides=dict(overrides or {}))
+    resolver = system.resolver(settings, overrides=overrides)
     for name, entry in system.configurations().items():
         context.resolved[name] = resolver.resolve(entry.cls, name)
+    planned = plan(stages)
+    builds = [stage.name for stage in planned] == ["configure", "build"] and not dry_run
+    state = settings.data_dir / STATE_FILE
+    if builds and not force:
+        recorded = up_to_date(state, context.output_dir, fingerprint(system, settings, overrides))
+        if recorded is not None:
+            context.configurations = {name: r.value for name, r in context.resolved.items()}
+            return context, [
+                StageReport("configure", up_to_date=True),
+                StageReport("build", artifacts=recorded, up_to_date=True),
+            ]
     reports = []
     with settings.activate():
         pm.hooks.settings_activated(settings=settings)
-        for stage in plan(stages):
+        for stage in planned:
             reports.append(_run_stage(pm, stage, context, progress))
+    if builds:
+        stamp = fingerprint(system, settings, overrides)
+        record(state, context.output_dir, stamp, reports[-1].artifacts)
     return context, reports
 
 

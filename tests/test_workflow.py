@@ -189,3 +189,23 @@ def test_dry_run_shows_no_line_of_a_private_file(settings: Settings) -> None:
     run_workflow(system_of(settings), ["build"], dry_run=True, out=out)
     assert "shop-api.toml: private file, diff not shown" in out.getvalue()
     assert "pw-in-file" not in out.getvalue()
+
+
+@pytest.mark.usefixtures("modules")
+def test_an_unchanged_build_is_up_to_date_until_an_input_changes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = system_of(settings, ("hooks", "wf_hooks"))
+    first = run_workflow(system, ["build"])[1][-1]
+    assert not first.up_to_date
+    again = run_workflow(system, ["build"])[1][-1]
+    assert again.up_to_date
+    assert sorted(a.path for a in again.artifacts) == sorted(a.path for a in first.artifacts)
+    assert run_workflow(system, ["build"], force=True)[1][-1].up_to_date is False
+    monkeypatch.setenv("OSERVICES_SHOP_API__WORKERS", "3")  # an input changed
+    assert run_workflow(system, ["build"])[1][-1].up_to_date is False
+    assert run_workflow(system, ["build"])[1][-1].up_to_date is True
+    (settings.config_dir / "extra" / "hello.txt").write_text("edited\n")  # an output changed
+    rebuilt = run_workflow(system, ["build"])[1][-1]
+    assert not rebuilt.up_to_date
+    assert (settings.config_dir / "extra" / "hello.txt").read_text() == "hello\n"
