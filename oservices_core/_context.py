@@ -7,6 +7,7 @@ import inspect
 import os
 import stat
 import sys
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType, TracebackType
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
     from oservices_core._settings import Settings
     from oservices_core._system import System
 
-__all__ = ["Artifact", "Context", "Stash", "StashKey", "plugin_in_frames"]
+__all__ = ["Artifact", "Context", "Lazy", "Stash", "StashKey", "plugin_in_frames"]
 
 T = TypeVar("T")
+V = TypeVar("V")
 Status = Literal["created", "updated", "unchanged", "kept", "would create", "would update"]
 
 
@@ -54,6 +56,41 @@ class Stash:
 
     def __contains__(self, key: object) -> bool:
         return key in self._items
+
+
+@final
+class Lazy(MutableMapping[str, V]):
+    """A mapping whose values are made on first use: an up-to-date build resolves nothing
+    unless a caller asks for a configuration."""
+
+    __slots__ = ("_make", "_names", "_values")
+
+    def __init__(self, names: list[str], make: Callable[[str], V]) -> None:
+        self._names = list(names)
+        self._make = make
+        self._values: dict[str, V] = {}
+
+    def __getitem__(self, name: str) -> V:
+        if name not in self._values:
+            if name not in self._names:
+                raise KeyError(name)
+            self._values[name] = self._make(name)
+        return self._values[name]
+
+    def __setitem__(self, name: str, value: V) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._values[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._values.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 @final
@@ -97,8 +134,8 @@ class Context:
 
     system: System
     settings: Settings
-    configurations: dict[str, Configuration] = field(default_factory=dict)
-    resolved: dict[str, Resolved[Any]] = field(default_factory=dict)
+    configurations: MutableMapping[str, Configuration] = field(default_factory=dict)
+    resolved: MutableMapping[str, Resolved[Any]] = field(default_factory=dict)
     output_dir: Path = Path()
     dry_run: bool = False
     stash: Stash = field(default_factory=Stash)

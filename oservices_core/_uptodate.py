@@ -3,11 +3,11 @@
 The inputs are what a build reads: oservices' version, the plugins (their
 distributions, versions and module files), the settings, the ``OSERVICES_*``
 environment, the overrides, the system file, and each configuration's class
-and file. After a build, the fingerprint and every file written are recorded in
-``DATA_DIR/.oservices-builds.json`` (one entry per output directory); the next
-build with the same fingerprint, and with every recorded file as it was left,
-has nothing to do. A plugin whose build reads other inputs should be run with
-``force=True`` (``--force``).
+and file (its size and modification time). After a build, the fingerprint and
+every file written are recorded in ``DATA_DIR/.oservices-builds.json`` (one
+entry per output directory); the next build with the same fingerprint, and with
+every recorded file as it was left, has nothing to do. A plugin whose build
+reads other inputs should be run with ``force=True`` (``--force``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def fingerprint(system: System, settings: Settings, overrides: Mapping[str, Any]
     for name, entry in sorted(system.configurations().items()):
         cls = entry.cls
         feed(name, cls.__module__, cls.__qualname__, _module_file(cls.__module__))
-        feed(_file(settings.config_dir / f"{name}.toml"))
+        feed(_stat(settings.config_dir / f"{name}.toml"))  # a rewrite changes mtime_ns
     return digest.hexdigest()
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO, final
 from pydantic import BaseModel
 
 from oservices_core._configuration import recording
-from oservices_core._context import Artifact, Context, plugin_in_frames
+from oservices_core._context import Artifact, Context, Lazy, plugin_in_frames
 from oservices_core._errors import StageError
 from oservices_core._resolve import Layer, Source
 from oservices_core._uptodate import STATE_FILE, fingerprint, record, up_to_date
@@ -120,19 +120,21 @@ def run_workflow(
         out=out or sys.stdout,
     )
     resolver = system.resolver(settings, overrides=overrides)
-    for name, entry in system.configurations().items():
-        context.resolved[name] = resolver.resolve(entry.cls, name)
+    entries = system.configurations()
+    context.resolved = Lazy(list(entries), lambda n: resolver.resolve(entries[n].cls, n))
+    context.configurations = Lazy(list(entries), lambda n: context.resolved[n].value)
     planned = plan(stages)
     builds = [stage.name for stage in planned] == ["configure", "build"] and not dry_run
     state = settings.data_dir / STATE_FILE
     if builds and not force:
         recorded = up_to_date(state, context.output_dir, fingerprint(system, settings, overrides))
         if recorded is not None:
-            context.configurations = {name: r.value for name, r in context.resolved.items()}
             return context, [
                 StageReport("configure", up_to_date=True),
                 StageReport("build", artifacts=recorded, up_to_date=True),
             ]
+    for name in context.resolved:  # resolve now: a bad configuration stops before any hook
+        context.resolved[name]
     reports = []
     with settings.activate():
         pm.hooks.settings_activated(settings=settings)
