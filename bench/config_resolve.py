@@ -195,9 +195,15 @@ def _model_class(name: str, base: type[M], fields: Mapping[str, tuple[Any, Any]]
 
 
 def _file_values(i: int) -> dict[str, Any]:
-    """A handful of values per file, one of them in the nested table."""
+    """A handful of values per file, the nested table whole.
+
+    Whole, because a partial table means different things to the subjects: oservices
+    merges it into the field's default (``Endpoint(port=i + 1)``), the baselines
+    into ``Endpoint()``.
+    """
+    endpoint = {"host": f"h{i}.example", "port": i + 1}
     return {"count_0": i * 3, "label_1": f"file-{i}", "ports_0": [i, i + 1], "enabled_1": True,
-            "root_0": f"/data/{i}", "mode_1": "fast", "endpoint_0": {"host": f"h{i}.example"}}
+            "root_0": f"/data/{i}", "mode_1": "fast", "endpoint_0": endpoint}
 
 
 def _variables() -> dict[str, str]:

@@ -19,6 +19,7 @@ import difflib
 import json
 import os
 import tomllib
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,10 +303,30 @@ def _table_below(current: Any, cls: type[BaseModel], key: str) -> dict[str, Any]
     """What a table for nested model ``key`` merges into: a lower layer's, else the default's."""
     if isinstance(current, dict):
         return current
-    if current is _UNSET:
-        info = cls.model_fields[key]
-        current = None if info.is_required() else info.get_default(call_default_factory=True)
-    return current.model_dump(by_alias=True) if isinstance(current, BaseModel) else {}
+    return _copy_tables(_default_table(cls, key))
+
+
+_DEFAULT_TABLES: weakref.WeakKeyDictionary[type[BaseModel], dict[str, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _default_table(cls: type[BaseModel], key: str) -> dict[str, Any]:
+    """The default of nested model field ``key`` as a table; a plain default is dumped once."""
+    info = cls.model_fields[key]
+    if info.default_factory is not None or info.is_required():
+        value = None if info.is_required() else info.get_default(call_default_factory=True)
+        return value.model_dump(by_alias=True) if isinstance(value, BaseModel) else {}
+    tables = _DEFAULT_TABLES.setdefault(cls, {})
+    if key not in tables:
+        value = info.get_default()
+        tables[key] = value.model_dump(by_alias=True) if isinstance(value, BaseModel) else {}
+    return tables[key]
+
+
+def _copy_tables(table: dict[str, Any]) -> dict[str, Any]:
+    """A copy deep enough for merging: nested tables are new, leaf values shared."""
+    return {k: _copy_tables(v) if isinstance(v, dict) else v for k, v in table.items()}
 
 
 def _validate(cls: type[C], name: str, layers: list[Layer]) -> C:
