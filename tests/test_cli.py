@@ -174,3 +174,42 @@ def test_show_settings(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "base_port = 7000" in result.stdout
     assert f'config_dir = "{tmp_path / "config"}"' in result.stdout
+
+
+def _stderr_of_build(home: Path, *, terminal: bool) -> str:
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
+    env |= {
+        "OSERVICES_HOME": str(home),
+        "OSERVICES_AUTOLOAD_PLUGINS": "0",
+        "OSERVICES_PLUGINS": "logging,toml",
+    }
+    command = [sys.executable, "-m", "oservices_core", "build"]
+    if not terminal:
+        return subprocess.run(
+            command, cwd=home, env=env, capture_output=True, text=True, check=True
+        ).stderr
+    main, child = pty.openpty()
+    with subprocess.Popen(command, cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=child):
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 1024)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.close(main)
+    return b"".join(chunks).decode()
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    # Two fresh homes: a second build in one home would be up to date and show nothing.
+    (tmp_path / "tty").mkdir()
+    (tmp_path / "pipe").mkdir()
+    assert "configure: 1/1" in _stderr_of_build(tmp_path / "tty", terminal=True)
+    assert _stderr_of_build(tmp_path / "pipe", terminal=False) == ""
+    assert (tmp_path / "pipe" / "config" / "logging.toml").is_file()  # it did build
