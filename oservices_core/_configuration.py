@@ -134,12 +134,15 @@ class Configuration(BaseModel):
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<toml>") -> Self:
-        """Validate TOML text; errors name ``source`` and the line of each key."""
-        from oservices_core._resolve import with_defaults
+        """Validate TOML text; errors name ``source`` and the line of each key.
 
+        A key left out takes its class's default, as in ``model_validate`` (so a
+        ``None`` written by omission reads back). Resolution differs on purpose:
+        there a table merges into the field's default (see the layers page).
+        """
         data = _toml.loads(text, source)
         try:
-            return cls.model_validate(with_defaults(cls, data))
+            return cls.model_validate(data)
         except ValidationError as exc:
 
             def locate(path: tuple[str, ...]) -> str:

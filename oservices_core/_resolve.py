@@ -292,13 +292,6 @@ def _merge_into(
 _UNSET = object()
 
 
-def with_defaults(cls: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` (parsed TOML) with each table of a nested model merged into its default."""
-    merged: dict[str, Any] = {}
-    _merge_into(merged, data, cls)
-    return merged
-
-
 def _table_below(current: Any, cls: type[BaseModel], key: str) -> dict[str, Any]:
     """What a table for nested model ``key`` merges into: a lower layer's, else the default's."""
     if isinstance(current, dict):

@@ -181,3 +181,30 @@ def test_explain_a_key_inside_a_table(home: Path) -> None:
         Tabled
     )
     assert resolved.explain("extra.A").value == 1
+
+
+class Inner(BaseModel):
+    note: str | None = None
+
+
+class Outer(Configuration):
+    inner: Inner = Inner(note="")
+
+
+def test_a_none_inside_a_nested_default_round_trips() -> None:
+    # Read literally: the omitted key takes Inner's default (None), not the field default's ("").
+    model = Outer(inner=Inner(note=None))
+    assert Outer.from_toml(model.to_toml()) == model
+
+
+def test_resolution_merges_a_partial_table_into_the_field_default(home: Path) -> None:
+    from oservices_core import Resolver, load_settings
+
+    class Endpointed(Configuration):
+        inner: Inner = Inner(note="kept")
+        port: int = 1
+
+    (home / "config").mkdir()
+    (home / "config" / "endpointed.toml").write_text("port = 2\n\n[inner]\n")
+    value = Resolver(load_settings(), environ={}).resolve(Endpointed).value
+    assert (value.port, value.inner.note) == (2, "kept")
