@@ -6,9 +6,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from oservices_core import Settings, load_settings
+
+# CI runs the same examples every time: a red run is then reproducible, never luck.
+# Locally, every run explores new ones.
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
