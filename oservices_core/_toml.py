@@ -217,7 +217,12 @@ class _Renderer:
         notes = comment(field.description)
         if isinstance(value, BaseModel):
             header = "[" + ".".join(format_key(part) for part in path) + "]"
-            return [*notes, header, *self.table(value, path)]
+            body = self.table(value, path)
+            if self.aside and all(not line or line.startswith("#") for line in body):
+                # Every key is set elsewhere: without a header, reading the file leaves the
+                # field to its default (an empty table would make a fresh model instead).
+                header = f"# {header}"
+            return [*notes, header, *body]
         nested: Any = value
         for part in reversed(path):
             nested = {part: nested}
