@@ -20,19 +20,16 @@ import json
 import os
 import re
 import subprocess
-import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _venv import LEAKY, ROOT, TREES, checked, new_venv, pip, wheel
 
 from oservices_core import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
-TREES = ROOT / "tests" / "plugins"
 # Plugin trees installed with their dependencies; "incompatible" requires oservices>=99,
 # which pip refuses to resolve, so it is installed with --no-deps.
 WITH_DEPS = ("good", "broken", "blocked", "twin", "impure")
@@ -126,35 +123,6 @@ FAILURES = [
 ]
 WARNINGS = [f"oservices: warning: {failure}" for failure in FAILURES]
 # Variables that would make the environment's interpreter import something else.
-LEAKY = frozenset({"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE"})
-
-
-def _checked(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-
-
-def _requirements() -> list[str]:
-    """hatchling for every tree, and the project's own dependencies, from the pyprojects."""
-    requirements: list[str] = []
-    for tree in (ROOT, *(TREES / name for name in WITH_DEPS + NO_DEPS + APART)):
-        data = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
-        requirements += data["build-system"]["requires"]
-        if tree == ROOT:
-            requirements += data["project"]["dependencies"]
-    return sorted(set(requirements))
-
-
-def _wheel(wheelhouse: Path, distribution: str) -> str:
-    (found,) = wheelhouse.glob(f"{distribution.replace('-', '_')}-*.whl")
-    return str(found)
-
-
-def _pip(venv: Path) -> list[str]:
-    """This interpreter's pip, working on ``venv`` (which has no pip of its own)."""
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
-    return [*pip, "--disable-pip-version-check", "--no-input", "--quiet"]
 
 
 @dataclass(frozen=True)
@@ -170,16 +138,14 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Installation:
     """A virtual environment with the project's and the plugins' wheels installed."""
     base = tmp_path_factory.mktemp("e2e")
     venv, wheelhouse = base / "venv", base / "wheelhouse"
-    _checked([sys.executable, "-m", "venv", "--without-pip", str(venv)], "python -m venv")
-    pip = _pip(venv)
-    _checked([*pip, "install", *_requirements()], "installing hatchling and dependencies")
+    installer = new_venv(venv, [TREES / name for name in WITH_DEPS + NO_DEPS + APART])
     trees = [str(TREES / name) for name in WITH_DEPS + NO_DEPS + APART]
     build = ["wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheelhouse)]
-    _checked([*pip, *build, *trees, str(ROOT)], "building wheels")
-    wheels = [_wheel(wheelhouse, f"oservices-test-{name}") for name in WITH_DEPS]
-    _checked([*pip, "install", _wheel(wheelhouse, "oservices"), *wheels], "installing wheels")
-    incompatible = [_wheel(wheelhouse, f"oservices-test-{name}") for name in NO_DEPS]
-    _checked([*pip, "install", "--no-deps", *incompatible], "installing without dependencies")
+    checked([*installer, *build, *trees, str(ROOT)], "building wheels")
+    wheels = [wheel(wheelhouse, f"oservices-test-{name}") for name in WITH_DEPS]
+    checked([*installer, "install", wheel(wheelhouse, "oservices"), *wheels], "installing wheels")
+    incompatible = [wheel(wheelhouse, f"oservices-test-{name}") for name in NO_DEPS]
+    checked([*installer, "install", "--no-deps", *incompatible], "installing without dependencies")
     return Installation(venv, wheelhouse)
 
 
@@ -229,9 +195,9 @@ def cli(installation: Installation, tmp_path: Path) -> Cli:
 def clash(installation: Installation, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """``PYTHONPATH`` that adds oservices-test-clash, installed apart from the environment."""
     target = tmp_path_factory.mktemp("clash")
-    wheel = _wheel(installation.wheelhouse, "oservices-test-clash")
-    install = ["install", "--no-deps", "--target", str(target), wheel]
-    _checked([*_pip(installation.venv), *install], "pip install --target")
+    clash = wheel(installation.wheelhouse, "oservices-test-clash")
+    install = ["install", "--no-deps", "--target", str(target), clash]
+    checked([*pip(installation.venv), *install], "pip install --target")
     return {"PYTHONPATH": str(target)}
 
 

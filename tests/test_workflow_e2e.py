@@ -22,7 +22,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _venv import LEAKY, ROOT, TREES, checked, new_venv, wheel
 
-ROOT = Path(__file__).resolve().parent.parent
-TREES = ROOT / "tests" / "plugins"
 INSTALLED = "workflow_thirdparty"
 APART = "workflow_failing"  # installed with --target, on PYTHONPATH only when wanted
 
@@ -42,36 +40,7 @@ GREETING = "configured by plugin"  # what wf-hooks assigns during configure
 GREETING_KEY = f'greeting = "{GREETING}"'  # the line that decides it in wf-api.toml
 SECRET = "wf-default-token-0451"  # noqa: S105 - wf-api's default token: never shown
 BUILT = ("wf-api.schema.json", "wf-api.toml", "wf-extra.txt")
-LEAKY = frozenset({"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE"})
 TOOK = re.compile(r" in \d+\.\d\ds$")
-
-
-def _checked(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-
-
-def _requirements() -> list[str]:
-    """hatchling for every tree, and the project's own dependencies, from the pyprojects."""
-    requirements: list[str] = []
-    for tree in (ROOT, TREES / INSTALLED, TREES / APART):
-        data = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
-        requirements += data["build-system"]["requires"]
-        if tree == ROOT:
-            requirements += data["project"]["dependencies"]
-    return sorted(set(requirements))
-
-
-def _wheel(wheelhouse: Path, distribution: str) -> str:
-    (found,) = wheelhouse.glob(f"{distribution.replace('-', '_')}-*.whl")
-    return str(found)
-
-
-def _pip(venv: Path) -> list[str]:
-    """This interpreter's pip, working on ``venv`` (which has no pip of its own)."""
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
-    return [*pip, "--disable-pip-version-check", "--no-input", "--quiet"]
 
 
 @dataclass(frozen=True)
@@ -87,16 +56,14 @@ def workflow_installation(tmp_path_factory: pytest.TempPathFactory) -> Installat
     """A virtual environment with the project and oservices-test-workflow installed."""
     base = tmp_path_factory.mktemp("workflow-e2e")
     venv, wheelhouse, failing = base / "venv", base / "wheelhouse", base / "failing"
-    _checked([sys.executable, "-m", "venv", "--without-pip", str(venv)], "python -m venv")
-    pip = _pip(venv)
-    _checked([*pip, "install", *_requirements()], "installing hatchling and dependencies")
+    installer = new_venv(venv, [TREES / INSTALLED, TREES / APART])
     build = ["wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheelhouse)]
     trees = [str(TREES / INSTALLED), str(TREES / APART), str(ROOT)]
-    _checked([*pip, *build, *trees], "building wheels")
-    wheels = [_wheel(wheelhouse, "oservices"), _wheel(wheelhouse, WORKFLOW[0])]
-    _checked([*pip, "install", *wheels], "installing wheels")
-    apart = ["install", "--no-deps", "--target", str(failing), _wheel(wheelhouse, FAILING[0])]
-    _checked([*pip, *apart], "pip install --target")
+    checked([*installer, *build, *trees], "building wheels")
+    wheels = [wheel(wheelhouse, "oservices"), wheel(wheelhouse, WORKFLOW[0])]
+    checked([*installer, "install", *wheels], "installing wheels")
+    apart = ["install", "--no-deps", "--target", str(failing), wheel(wheelhouse, FAILING[0])]
+    checked([*installer, *apart], "pip install --target")
     return Installation(venv, failing)
 
 
