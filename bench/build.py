@@ -41,12 +41,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any, Literal, final
+from typing import Any, final
 
 import tomli_w
-from pydantic import BaseModel, create_model
+from pydantic import create_model
 
 from bench import Figure, Timing, interleave, ratio
+from bench.config_resolve import KINDS
 from oservices_core import (
     Component,
     Configuration,
@@ -68,24 +69,7 @@ NOOP = "oservices rebuild (no change)"
 MODULE = "bench_build_components"  # the in-memory module the entry points name
 
 
-class Endpoint(BaseModel):
-    host: str = "localhost"
-    port: int = 80
-
-
-# Ten kinds of field, each present twice: 20 fields, defaults varying per component.
-KINDS: tuple[tuple[str, Any, Callable[[int], Any]], ...] = (
-    ("count", int, lambda i: i),
-    ("label", str, lambda i: f"label-{i}"),
-    ("ratio", float, lambda i: i / 8),
-    ("enabled", bool, lambda i: i % 2 == 0),
-    ("ports", list[int], lambda i: [8000 + i]),
-    ("root", Path, lambda i: Path(f"/srv/{i}")),
-    ("endpoint", Endpoint, lambda i: Endpoint(port=i + 1)),
-    ("tags", list[str], lambda i: []),
-    ("limit", int | None, lambda i: None),
-    ("mode", Literal["fast", "safe"], lambda i: "safe"),
-)
+# The same ten kinds of field as config_resolve, each twice: 20 fields per component.
 
 
 def run_build(quick: bool) -> Figure:
