@@ -16,8 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ROOT / "tests" / "plugins"
-# Variables that would make the environment's interpreter import something else.
-LEAKY = frozenset({"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE"})
 
 
 def checked(command: list[str], what: str) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _run import oservices_in
 
 from oservices_core import __version__
 
@@ -35,16 +36,7 @@ TARGET = "shopconf:ShopConfiguration"
 def oservices(
     home: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
-    clean |= {"OSERVICES_HOME": str(home), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "oservices_core", *args],
-        cwd=home,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return oservices_in(home, *args, env=env)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+from _run import oservices_in
 
 from oservices_core import (
     ConfigurationError,
@@ -290,25 +291,15 @@ def write_notes(site: Path, files: dict[str, str]) -> None:
 def oservices(
     home: Path, site: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
     # Only the plugins under test: whatever else is installed stays out of the run.
-    clean |= {
-        "OSERVICES_HOME": str(home),
+    only = {
         "OSERVICES_AUTOLOAD_PLUGINS": "false",
         "OSERVICES_PLUGINS": "files,logging,notes",
         "OSERVICES_LOGGING__CONSOLE": "false",
         "PYTHONPATH": str(site),
         "PYTHONDONTWRITEBYTECODE": "1",
-        **(env or {}),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "oservices_core", *args],
-        cwd=home,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return oservices_in(home, *args, env={**only, **(env or {})})
 
 
 @pytest.fixture

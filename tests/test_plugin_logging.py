@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import logging.handlers
-import os
 import stat
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _run import oservices_in
 
 from oservices_core import (
     Registry,
@@ -196,22 +196,9 @@ def test_json_formatter_keeps_non_ascii_and_stack() -> None:
 
 
 def oservices(home: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
     # Only the built-ins under test: whatever else is installed stays out of the run.
-    clean |= {
-        "OSERVICES_HOME": str(home),
-        "OSERVICES_AUTOLOAD_PLUGINS": "false",
-        "OSERVICES_PLUGINS": "logging,files",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "oservices_core", *args],
-        cwd=home,
-        env=clean,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    only = {"OSERVICES_AUTOLOAD_PLUGINS": "false", "OSERVICES_PLUGINS": "logging,files"}
+    return oservices_in(home, *args, env={**only, **env})
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ of its own. pip fetches hatchling and the dependencies from the package index
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -26,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _venv import LEAKY, ROOT, TREES, checked, new_venv, pip, wheel
+from _run import run_in
+from _venv import ROOT, TREES, checked, new_venv, pip, wheel
 
 from oservices_core import __version__
 
@@ -167,21 +167,7 @@ class Cli:
     def run(
         self, program: str, *args: str, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        clean = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.upper().startswith("OSERVICES_") and k not in LEAKY
-        }
-        clean |= {"OSERVICES_HOME": str(self.home), **(env or {})}
-        return subprocess.run(
-            [program, *args],
-            cwd=self.home,
-            env=clean,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        return run_in(self.home, [program, *args], env)
 
 
 @pytest.fixture

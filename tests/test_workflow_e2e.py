@@ -19,7 +19,6 @@ at the files of ``toml`` for ``wf-api`` and of ``wf-hooks``, and count the rest.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import tomllib
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _venv import LEAKY, ROOT, TREES, checked, new_venv, wheel
+from _run import run_in
+from _venv import ROOT, TREES, checked, new_venv, wheel
 
 INSTALLED = "workflow_thirdparty"
 APART = "workflow_failing"  # installed with --target, on PYTHONPATH only when wanted
@@ -96,21 +96,7 @@ class Cli:
     def run(
         self, program: str, *args: str, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        clean = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.upper().startswith("OSERVICES_") and k not in LEAKY
-        }
-        clean |= {"OSERVICES_HOME": str(self.home), **(env or {})}
-        return subprocess.run(
-            [program, *args],
-            cwd=self.home,
-            env=clean,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        return run_in(self.home, [program, *args], env)
 
 
 @pytest.fixture
