@@ -43,12 +43,6 @@ class Registry:
         """The service that lists ``component``, if any."""
         return next((s for s in self.services.values() if component in s.components), None)
 
-    def component(self, name: str, where: str = "command line") -> Component:
-        """The component ``name``, or an error naming the closest known ones."""
-        if name not in self.components:
-            raise ConfigurationError(unknown_name("component", name, self.components, where))
-        return self.components[name]
-
     def service(self, name: str, where: str = "command line") -> Service:
         """The service ``name``, or an error naming the closest known ones."""
         if name not in self.services:

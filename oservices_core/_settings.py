@@ -37,7 +37,6 @@ from oservices_core._problems import problems_from
 
 __all__ = [
     "Settings",
-    "activate",
     "active_settings",
     "current_settings",
     "load_settings",
@@ -157,11 +156,6 @@ class _Activation:
 
     def __exit__(self, *exc: object) -> None:
         _ACTIVE.reset(self._token)
-
-
-def activate(settings: Settings) -> _Activation:
-    """Make ``settings`` active in this context (see :meth:`Settings.activate`)."""
-    return settings.activate()
 
 
 def current_settings() -> Settings | None:

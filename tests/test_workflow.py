@@ -209,3 +209,17 @@ def test_an_unchanged_build_is_up_to_date_until_an_input_changes(
     rebuilt = run_workflow(system, ["build"])[1][-1]
     assert not rebuilt.up_to_date
     assert (settings.config_dir / "extra" / "hello.txt").read_text() == "hello\n"
+
+
+def test_stash_keys_type_and_separate_values() -> None:
+    from oservices_core import Stash, StashKey
+
+    counts, names = StashKey[int](), StashKey[list[str]]()
+    stash = Stash()
+    assert stash.get(counts, 0) == 0
+    assert counts not in stash
+    stash[counts] = 3
+    stash[names] = ["a"]
+    assert (stash[counts], stash[names], counts in stash) == (3, ["a"], True)
+    with pytest.raises(KeyError):
+        Stash()[counts]
