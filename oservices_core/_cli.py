@@ -21,16 +21,16 @@ __all__ = ["main"]
 
 Handler = Callable[[argparse.Namespace], int]
 EXIT_BAD_INPUT = 2
-_BUILTIN = frozenset(
-    {"plugins", "components", "describe", "check", "config", "configure", "setup", "init", "build"}
-)
+if TYPE_CHECKING:
+    # argparse's class is generic only to type checkers.
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    plugin = _plugin_command(parser, argv)
+    parser, commands = _parser()
+    plugin = _plugin_command(commands, argv)
     if plugin is not None:
         return plugin
     args = parser.parse_args(argv)
@@ -41,10 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(handler, args)
 
 
-def _plugin_command(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:
+def _plugin_command(builtins: Commands, argv: list[str]) -> int | None:
     """Run a plugin's command when one is named; list them all when help is asked for."""
     first = next((arg for arg in argv if not arg.startswith("-")), None)
-    builtin = first in _BUILTIN
+    builtin = first in builtins.choices
     wants_help = not builtin and any(arg in ("-h", "--help") for arg in argv)
     if builtin or (first is None and not wants_help):
         return None
@@ -54,7 +54,7 @@ def _plugin_command(parser: argparse.ArgumentParser, argv: list[str]) -> int | N
     if first is not None and first in commands:
         index = argv.index(first)
         return _run_plugin(run_plugin_command, first, commands[first][0], argv[index + 1 :])
-    _add_plugin_commands(parser, commands)
+    _add_plugin_commands(builtins, commands)
     return None
 
 
@@ -70,12 +70,7 @@ def _run_plugin(
         return EXIT_BAD_INPUT
 
 
-def _add_plugin_commands(
-    parser: argparse.ArgumentParser, commands: dict[str, tuple[str, str]]
-) -> None:
-    subparsers = next(
-        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
-    )
+def _add_plugin_commands(subparsers: Commands, commands: dict[str, tuple[str, str]]) -> None:
     for name, (value, distribution) in sorted(commands.items()):
         if name in subparsers.choices:  # a built-in command always wins (see _plugin_command)
             print(
@@ -112,7 +107,7 @@ def _activate_strict() -> None:
     load_settings(strict=True).activate()
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, Commands]:
     parser = argparse.ArgumentParser(
         prog="oservices",
         description="Manage Python services and components: configure, build and run them.",
@@ -126,10 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _registry_parsers(commands)
     _config_parser(commands)
-    return parser
+    return parser, commands
 
 
-def _registry_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _registry_parsers(commands: Commands) -> None:
     plugins = commands.add_parser("plugins", help="list plugins: distribution, hooks, state")
     plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     plugins.set_defaults(handler=_lazy("_cli_registry", "plugins"))
@@ -163,7 +158,7 @@ _STAGE_HELP = {
 }
 
 
-def _stage_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _stage_parsers(commands: Commands) -> None:
     for name, text in _STAGE_HELP.items():
         parser = commands.add_parser(name, help=text)
         parser.add_argument(
@@ -200,7 +195,7 @@ def _lazy(module: str, function: str) -> Handler:
     return handler
 
 
-def _config_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _config_parser(commands: Commands) -> None:
     config = commands.add_parser("config", help="show, explain, check and sample configurations")
     config.set_defaults(handler=_usage(config))
     actions = config.add_subparsers(title="actions", metavar="ACTION")
