@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 from oservices_core._errors import ConfigurationError, OservicesError, Problem
+from oservices_core._policy import Readiness, Restart, parse_signal
 
 if TYPE_CHECKING:
     from oservices_core._configuration import Configuration
@@ -49,6 +50,14 @@ class Component:
     initialize stage creates them, and never overwrites a user's change);
     ``django_apps`` lists the Django applications the component runs, which
     makes the setup stage configure Django for it.
+
+    How it runs: ``ready`` says how it reports readiness (see
+    :class:`Readiness`), ``restart`` when it is started again (a
+    :class:`Restart` or just its policy), ``stop_signal`` and ``stop_timeout``
+    how it is stopped (then SIGKILL to its process group), ``start_timeout``
+    how long it may take to be ready. ``spawn`` is ``"fork"`` (from a template
+    process that has imported its modules already) or ``"exec"`` (a fresh
+    interpreter, for a component that must not inherit anything).
     """
 
     __slots__ = (
@@ -62,6 +71,12 @@ class Component:
         "main",
         "mock",
         "name",
+        "ready",
+        "restart",
+        "spawn",
+        "start_timeout",
+        "stop_signal",
+        "stop_timeout",
     )
 
     def __init__(
@@ -76,8 +91,23 @@ class Component:
         description: str = "",
         files: Mapping[str, str] | None = None,
         django_apps: Sequence[str] = (),
+        ready: str | None = None,
+        restart: Restart | str = "on-failure",
+        stop_signal: str | int = "SIGTERM",
+        stop_timeout: float = 10.0,
+        start_timeout: float = 60.0,
+        spawn: Literal["fork", "exec"] = "fork",
     ) -> None:
         self.name = check_name("component", name)
+        where = f"component {name!r} declaration"
+        self.ready = Readiness.parse(ready, where)
+        self.restart = restart if isinstance(restart, Restart) else Restart(policy=restart)  # type: ignore[arg-type]  # checked by Restart
+        self.stop_signal = parse_signal(stop_signal, where)
+        self.stop_timeout = _positive(where, "stop_timeout", stop_timeout)
+        self.start_timeout = _positive(where, "start_timeout", start_timeout)
+        if spawn not in ("fork", "exec"):
+            raise ConfigurationError(Problem(where, "spawn", "'fork' or 'exec'", repr(spawn)))
+        self.spawn = spawn
         self.files = dict(files or {})
         self.django_apps = tuple(django_apps)
         self.configuration = configuration
@@ -133,6 +163,12 @@ class Component:
         if callable(main):
             return main
         return _import(main, f"component {self.name!r} main")
+
+
+def _positive(where: str, key: str, value: float) -> float:
+    if not isinstance(value, int | float) or value <= 0:
+        raise ConfigurationError(Problem(where, key, "a number of seconds > 0", repr(value)))
+    return float(value)
 
 
 def _required(component: Component, what: str, value: type[Any] | None) -> type[Any]:
