@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs --help a tenth of 
 if TYPE_CHECKING:
     from typing import Any
 
+    from oservices_core._administrator import Administrator
     from oservices_core._component import Component, Service
     from oservices_core._configuration import Configuration, FromSettings
     from oservices_core._context import Artifact, Context, Stash, StashKey
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
         Problem,
         StageError,
     )
+    from oservices_core._instance import ComponentStatus
+    from oservices_core._notify import notify_ready
     from oservices_core._plugins import PluginManager, PluginOutcome, get_plugin_manager
+    from oservices_core._policy import Readiness, Restart
     from oservices_core._registry import Registry
     from oservices_core._resolve import Provenance, Resolved, Resolver, Source
     from oservices_core._settings import Settings, active_settings, load_settings, start_thread
@@ -34,8 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STAGES",
+    "Administrator",
     "Artifact",
     "Component",
+    "ComponentStatus",
     "Configuration",
     "ConfigurationError",
     "Context",
@@ -46,9 +52,11 @@ __all__ = [
     "PluginOutcome",
     "Problem",
     "Provenance",
+    "Readiness",
     "Registry",
     "Resolved",
     "Resolver",
+    "Restart",
     "Service",
     "Settings",
     "Source",
@@ -64,11 +72,17 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_settings",
+    "notify_ready",
     "run_workflow",
     "start_thread",
 ]
 
 _HOMES = {
+    "Administrator": "_administrator",
+    "ComponentStatus": "_instance",
+    "notify_ready": "_notify",
+    "Readiness": "_policy",
+    "Restart": "_policy",
     "Artifact": "_context",
     "Stash": "_context",
     "StashKey": "_context",

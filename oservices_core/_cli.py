@@ -121,6 +121,9 @@ def _parser() -> tuple[argparse.ArgumentParser, Commands]:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _registry_parsers(commands)
     _config_parser(commands)
+    from oservices_core._cli_admin import add_parsers
+
+    add_parsers(commands)
     return parser, commands
 
 

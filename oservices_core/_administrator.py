@@ -1,0 +1,799 @@
+"""The Administrator: runs a pool of components in processes.
+
+One loop thread owns every component's state (:mod:`oservices_core._loop`).
+Processes come from the template (:mod:`oservices_core._template`), which is
+their parent, reaps them, and kills them all if the Administrator dies.
+Around that, this module decides: the start order from ``depends_on``,
+readiness, restarts by policy, stops (signal, grace, SIGKILL to the group,
+complete only when the group is gone), reloads, and the control socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import TYPE_CHECKING, Any, final
+
+from oservices_core import _procutil
+from oservices_core._errors import ConfigurationError, OservicesError, Problem
+from oservices_core._instance import TERMINAL, ComponentStatus, Instance, describe_exit
+from oservices_core._logfiles import RotatingLog, log_path
+from oservices_core._loop import Loop
+from oservices_core._notify import NotifyListener
+from oservices_core._template import INSTANCE_VARIABLE
+
+if TYPE_CHECKING:
+    from oservices_core._settings import Settings
+    from oservices_core._system import System
+
+__all__ = ["Administrator", "start_order"]
+
+_GROUP_POLL = 0.005
+_PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
+Event = Callable[[str, str], None]
+
+
+def start_order(system: System) -> list[str]:
+    """Components ordered so that each comes after what it depends on."""
+    order: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(name) :], name])
+            raise ConfigurationError(
+                Problem("system", "depends_on", "no cycle", cycle, hint="remove one dependency")
+            )
+        visiting.append(name)
+        for dependency in system.components[name].depends_on:
+            if dependency not in system.components:
+                raise ConfigurationError(
+                    Problem(
+                        f"component {name!r}",
+                        "depends_on",
+                        "components of this system",
+                        repr(dependency),
+                        hint=f"add {dependency!r} to the system",
+                    )
+                )
+            visit(dependency)
+        visiting.pop()
+        order.append(name)
+
+    for name in system.components:
+        visit(name)
+    return order
+
+
+@final
+class Administrator:
+    """Runs the components of a system in processes, and keeps them running.
+
+    From code, ``with Administrator(system) as admin:`` starts every component
+    (the loop runs in a background thread and installs no signal handlers),
+    and leaving the block stops them all. :meth:`run` is the foreground form
+    behind ``oservices up``: it handles SIGTERM, SIGINT and SIGHUP.
+    """
+
+    def __init__(
+        self,
+        system: System,
+        *,
+        settings: Settings | None = None,
+        on_event: Event | None = None,
+        control: bool = True,
+    ) -> None:
+        from oservices_core._settings import active_settings
+
+        self.system = system
+        self.settings = settings or active_settings()
+        self.order = start_order(system)
+        self.instances = {name: Instance(system.components[name]) for name in self.order}
+        self.on_event = on_event
+        self.control = control
+        self.token = secrets.token_hex(8)
+        self._loop = Loop()
+        self._template: subprocess.Popen[bytes] | None = None
+        self._tsock: socket.socket | None = None
+        self._notify: NotifyListener | None = None
+        self._control_sock: socket.socket | None = None
+        self._lock_fd: int | None = None
+        self._by_spawn: dict[int, Instance] = {}
+        self._by_pid: dict[int, Instance] = {}
+        self._spawns = 0
+        self._shutting_down = False
+        self._finished: Future[None] = Future()
+        self._signals: list[int] = []
+        self._interrupts = 0
+
+    # The public API (any thread) ---------------------------------------------
+
+    def start(self) -> None:
+        """Start the template, then every component in order; returns at once."""
+        self._open()
+        import threading
+
+        thread = threading.Thread(target=self._serve, name="oservices-administrator", daemon=True)
+        self._loop.thread = thread
+        thread.start()
+        self._loop.submit(self._start_all).result()
+
+    def wait_ready(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> None:
+        """Block until the components named (default: all) are running and ready."""
+        wanted = list(names) if names is not None else list(self.order)
+        deadline = time.monotonic() + timeout
+        while True:
+            statuses = {s.name: s for s in self.status()}
+            fatal = [s for n in wanted if (s := statuses[n]).state in ("FATAL", "EXITED")]
+            if fatal:
+                raise OservicesError(
+                    "; ".join(f"{s.name} is {s.state}: {s.reason}" for s in fatal)
+                )
+            if all(statuses[n].healthy for n in wanted):
+                return
+            if time.monotonic() > deadline:
+                late = [f"{n} ({statuses[n].state})" for n in wanted if not statuses[n].healthy]
+                raise OservicesError(f"not ready after {timeout:g}s: {', '.join(late)}")
+            time.sleep(0.01)
+
+    def status(self) -> list[ComponentStatus]:
+        """Every component's status, in start order."""
+        return self._call(lambda: [i.status() for i in self.instances.values()])
+
+    def stop(self, name: str | None = None, *, timeout: float | None = None) -> None:
+        """Stop one component, or all of them and the Administrator; returns when done."""
+        if self._finished.done():
+            return
+        if name is None:
+            self._loop.submit(self.shutdown)
+            self._finished.result(timeout)
+        else:
+            self._call(lambda: self._stop(self._instance(name))).result(timeout)
+
+    def restart(self, name: str, *, timeout: float | None = None) -> None:
+        """Stop a component if it runs, then start it (it need not have been running)."""
+        self._call(lambda: self._stop(self._instance(name))).result(timeout)
+        self._call(lambda: self._want(self._instance(name)))
+
+    def reload(self, settings: Settings | None = None) -> list[str]:
+        """Reload settings and configurations; restart the components whose configuration changed."""
+        return self._call(lambda: self._reload(settings))
+
+    def run(self) -> int:
+        """Run in the foreground until stopped; handles SIGTERM, SIGINT and SIGHUP."""
+        self._open()
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        old_fd = signal.set_wakeup_fd(self._loop.wake_w)
+        try:
+            self._start_all()
+            self._serve()
+        finally:
+            signal.set_wakeup_fd(old_fd)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 1 if any(i.state == "FATAL" for i in self.instances.values()) else 0
+
+    def __enter__(self) -> Administrator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _call(self, call: Callable[[], Any]) -> Any:
+        if self._loop.thread is not None and self._loop.thread.ident == _thread_id():
+            return call()
+        return self._loop.submit(call).result()
+
+    def _instance(self, name: str) -> Instance:
+        try:
+            return self.instances[name]
+        except KeyError:
+            known = ", ".join(self.instances)
+            raise OservicesError(f"no component {name!r} under this Administrator ({known})") from None
+
+    # Opening and closing -----------------------------------------------------
+
+    def _open(self) -> None:
+        run_dir = self.settings.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if self.control:
+            self._lock_fd = _lock(run_dir)
+        self._env = {**os.environ, **self.settings.environ()}
+        self._start_template()
+        self._notify = NotifyListener(self.token)
+        self._loop.add_reader(self._notify.sock, self._on_notify)
+        if self.control:
+            from oservices_core._control import bind, socket_path
+
+            self._control_sock = bind(socket_path(run_dir))
+            self._loop.add_reader(self._control_sock, self._on_connection)
+            _write_pid(run_dir)
+
+    def _start_template(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        system_file = str(self.system.file) if self.system.file else ""
+        self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "oservices_core._template", str(theirs.fileno()), system_file],
+            pass_fds=[theirs.fileno()],
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a signal to the Administrator's group leaves the keeper
+        )
+        theirs.close()
+        ours.settimeout(120)
+        hello = json.loads(ours.recv(1 << 20) or b'{"event": "load_failed", "error": "exited"}')
+        if hello["event"] != "ready":
+            self._template.wait()
+            raise OservicesError(f"the template process could not load plugins: {hello['error']}")
+        ours.setblocking(False)
+        self._tsock = ours
+        self._loop.add_reader(ours, self._on_template)
+
+    def _serve(self) -> None:
+        self._loop.running = True
+        self._loop.thread = _current_thread()
+        try:
+            while not self._finished.done():
+                self._loop.run_once()
+                self._handle_signals()
+                if self._shutting_down and self._all_down():
+                    self._close()
+        except BaseException as exc:
+            self._kill_everything()
+            self._close()
+            if not self._finished.done():
+                self._finished.set_exception(exc)
+            raise
+
+    def _close(self) -> None:
+        if self._tsock is not None:
+            self._tsock.close()  # the template sees the end, sweeps what is left, exits
+            self._tsock = None
+        if self._template is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._template.wait(5)
+        for closing in (self._notify, self._control_sock):
+            if closing is not None:
+                closing.close()
+        if self.control:
+            from oservices_core._control import socket_path
+
+            socket_path(self.settings.run_dir).unlink(missing_ok=True)
+            (self.settings.run_dir / "oservices.pid").unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        for instance in self.instances.values():
+            if instance.log is not None:
+                instance.log.close()
+        self._loop.running = False
+        self._loop.close()
+        if not self._finished.done():
+            self._finished.set_result(None)
+
+    # Starting ----------------------------------------------------------------
+
+    def _start_all(self) -> None:
+        for name in self.order:
+            self._want(self.instances[name])
+
+    def _want(self, instance: Instance) -> None:
+        instance.wanted = True
+        if instance.state in ("STOPPED", "EXITED", "FATAL"):
+            instance.failures.clear()
+            instance.reason = ""
+        self._maybe_start(instance)
+
+    def _maybe_start(self, instance: Instance) -> None:
+        if not instance.wanted or self._shutting_down:
+            return
+        if instance.state in ("STARTING", "RUNNING", "STOPPING", "BACKOFF"):
+            return
+        waiting = [d for d in instance.component.depends_on if not self.instances[d].ready]
+        if waiting:
+            instance.state = "WAITING"
+            instance.reason = f"waiting for {', '.join(waiting)}"
+            return
+        self._spawn(instance)
+
+    def _spawn(self, instance: Instance) -> None:
+        assert self._tsock is not None
+        assert self._notify is not None
+        self._spawns += 1
+        instance.spawn_id = self._spawns
+        self._by_spawn[self._spawns] = instance
+        env = {
+            **self._env,
+            INSTANCE_VARIABLE: f"{self.token}.{instance.name}.{self._spawns}",
+            "OSERVICES_COMPONENT": instance.name,
+            "NOTIFY_SOCKET": self._notify.address,
+        }
+        self._hook("component_starting", component=instance.component)
+        read_end, write_end = os.pipe()
+        request = {"op": "spawn", "id": self._spawns, "name": instance.name, "env": env}
+        request["exec"] = instance.component.spawn == "exec"
+        socket.send_fds(self._tsock, [json.dumps(request).encode()], [write_end])
+        os.close(write_end)
+        self._watch_output(instance, read_end)
+        instance.state = "STARTING"
+        instance.ready = False
+        instance.reason = ""
+        instance.started = time.monotonic()
+        instance.fingerprint = self._fingerprint(instance)
+        self._set_timer(instance, instance.component.start_timeout, self._start_timed_out)
+        self._event(instance.name, "starting")
+
+    def _on_spawned(self, instance: Instance, pid: int) -> None:
+        instance.pid = instance.pgid = pid
+        self._by_pid[pid] = instance
+        self._event(instance.name, f"started, pid {pid}")
+        if instance.state == "STOPPING":  # stopped while the fork was under way
+            self._signal_group(instance, instance.component.stop_signal)
+            return
+        kind = instance.component.ready.kind
+        if kind == "none":
+            self._became_ready(instance)
+        elif kind == "tcp":
+            self._probe(instance, _PROBE_FIRST)
+
+    def _became_ready(self, instance: Instance) -> None:
+        if instance.ready or instance.state != "STARTING" or instance.pid is None:
+            return
+        instance.ready = True
+        instance.state = "RUNNING"
+        self._loop.cancel(instance.timer)
+        instance.timer = None
+        self._event(instance.name, "ready")
+        self._hook("component_ready", component=instance.component, pid=instance.pid)
+        for other in self.instances.values():
+            if other.state == "WAITING":
+                self._maybe_start(other)
+
+    def _start_timed_out(self, instance: Instance) -> None:
+        if instance.state == "STARTING":
+            instance.reason = f"not ready within {instance.component.start_timeout:g}s"
+            self._event(instance.name, instance.reason)
+            self._signal_group(instance, signal.SIGKILL)
+
+    # Readiness ---------------------------------------------------------------
+
+    def _on_notify(self) -> None:
+        assert self._notify is not None
+        while (message := self._notify.receive()) is not None:
+            pid, states = message
+            instance = self._by_pid.get(pid) or self._by_pid.get(_pgid(pid) or -1)
+            if instance is not None and states.get("READY") == "1":
+                self._became_ready(instance)
+
+    def _probe(self, instance: Instance, delay: float) -> None:
+        def probe() -> None:
+            instance.timer = None
+            if instance.state != "STARTING":
+                return
+            if _connects(*self._tcp_address(instance)):
+                self._became_ready(instance)
+            else:
+                self._probe(instance, min(delay * 2, _PROBE_MAX))
+
+        self._loop.cancel(instance.timer)
+        instance.timer = self._loop.call_later(delay, probe)
+
+    def _tcp_address(self, instance: Instance) -> tuple[str, int]:
+        target = instance.component.ready.target
+        if target.isdigit():
+            return "127.0.0.1", int(target)
+        configuration = self._configuration(instance)
+        host = str(getattr(configuration, "host", "127.0.0.1") or "127.0.0.1")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a probe target
+        return host, int(getattr(configuration, target))
+
+    def _watch_output(self, instance: Instance, fd: int) -> None:
+        os.set_blocking(fd, False)
+        if instance.log is None:
+            instance.log = RotatingLog(log_path(self.settings.log_dir, instance.name))
+        log = instance.log
+        pattern = instance.component.ready.pattern
+        spawn_id = instance.spawn_id
+        pending = bytearray()
+
+        def read() -> None:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            if not data:
+                self._loop.remove_reader(fd)
+                os.close(fd)
+                return
+            log.write(data)
+            if pattern is not None and instance.spawn_id == spawn_id and not instance.ready:
+                pending.extend(data)
+                *lines, rest = bytes(pending).split(b"\n")
+                pending[:] = rest[-65536:]
+                if any(pattern.search(line.decode(errors="replace")) for line in lines):
+                    self._became_ready(instance)
+
+        self._loop.add_reader(fd, read)
+
+    # The template's events ---------------------------------------------------
+
+    def _on_template(self) -> None:
+        assert self._tsock is not None
+        while True:
+            try:
+                data = self._tsock.recv(1 << 20)
+            except BlockingIOError:
+                return
+            if not data:
+                self._template_died()
+                return
+            self._template_event(json.loads(data))
+
+    def _template_event(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        instance = self._by_spawn.get(event.get("id", -1))
+        if kind == "spawned" and instance is not None:
+            self._on_spawned(instance, event["pid"])
+        elif kind == "spawn_failed" and instance is not None:
+            instance.reason = f"could not start: {event['error']}"
+            self._exited(instance, event["id"], None, 1)
+        elif kind == "exited" and instance is not None:
+            self._exited(instance, event["id"], event["pid"], event["returncode"])
+        elif kind == "reload_failed":
+            self._event("administrator", f"reload failed in the template: {event['error']}")
+
+    def _template_died(self) -> None:
+        assert self._tsock is not None
+        self._loop.remove_reader(self._tsock)
+        self._event("administrator", "the template process died; stopping everything")
+        self._kill_everything()
+        raise OservicesError("the template process died")
+
+    # Exits and restarts ------------------------------------------------------
+
+    def _exited(self, instance: Instance, spawn_id: int, pid: int | None, returncode: int) -> None:
+        self._by_spawn.pop(spawn_id, None)
+        if pid is not None:
+            self._by_pid.pop(pid, None)
+            self._hook("component_exited", component=instance.component, pid=pid, returncode=returncode)
+        if spawn_id != instance.spawn_id:
+            return
+        self._loop.cancel(instance.timer)
+        instance.timer = None
+        instance.last_exit = returncode
+        instance.pid = None
+        instance.ready = False
+        self._event(instance.name, f"exited with {describe_exit(returncode)}")
+        pgid = instance.pgid
+        if pgid is None:
+            self._after_exit(instance)
+        else:
+            self._await_group_gone(instance, pgid, time.monotonic() + 1.0)
+
+    def _await_group_gone(self, instance: Instance, pgid: int, kill_at: float) -> None:
+        if not _procutil.group_alive(pgid):
+            instance.pgid = None
+            self._after_exit(instance)
+            return
+        if time.monotonic() > kill_at:
+            _procutil.kill_group(pgid, signal.SIGKILL)
+        instance.timer = self._loop.call_later(
+            _GROUP_POLL, lambda: self._await_group_gone(instance, pgid, kill_at)
+        )
+
+    def _after_exit(self, instance: Instance) -> None:
+        instance.timer = None
+        if instance.state == "STOPPING" or not instance.wanted or self._shutting_down:
+            self._settle(instance, "STOPPED")
+            return
+        self._restart_by_policy(instance, instance.last_exit or 0)
+
+    def _restart_by_policy(self, instance: Instance, returncode: int) -> None:
+        policy = instance.component.restart
+        now = time.monotonic()
+        if now - instance.started >= policy.stable_after:
+            instance.failures.clear()
+        if not policy.succeeded(returncode) or instance.reason.startswith("not ready"):
+            instance.failures.append(now)
+        while instance.failures and now - instance.failures[0] > policy.window:
+            instance.failures.popleft()
+        if not policy.wants_restart(returncode):
+            self._settle(instance, "EXITED", f"exited with {describe_exit(returncode)}")
+        elif len(instance.failures) >= policy.max_failures:
+            reason = (
+                f"{len(instance.failures)} failures within {policy.window:g}s, "
+                f"last {describe_exit(returncode)}; not restarted"
+            )
+            self._settle(instance, "FATAL", reason)
+        else:
+            delay = policy.delay(len(instance.failures))
+            instance.state = "BACKOFF"
+            instance.reason = f"restarting in {delay:g}s after {describe_exit(returncode)}"
+            instance.restarts += 1
+            self._event(instance.name, instance.reason)
+            instance.timer = self._loop.call_later(delay, lambda: self._restart_now(instance))
+
+    def _restart_now(self, instance: Instance) -> None:
+        instance.timer = None
+        if instance.state == "BACKOFF":
+            instance.state = "STOPPED"
+            self._maybe_start(instance)
+
+    def _settle(self, instance: Instance, state: Any, reason: str | None = None) -> None:
+        instance.state = state
+        if reason is not None:
+            instance.reason = reason
+            self._event(instance.name, f"{state}: {reason}")
+        else:
+            self._event(instance.name, state.lower())
+        waiters, instance.waiters = instance.waiters, []
+        for waiter in waiters:
+            waiter.set_result(None)
+        if self._shutting_down:
+            self._advance_shutdown()
+
+    # Stopping ----------------------------------------------------------------
+
+    def _stop(self, instance: Instance) -> Future[None]:
+        done: Future[None] = Future()
+        instance.wanted = False
+        if instance.state in ("WAITING", "BACKOFF"):
+            self._loop.cancel(instance.timer)
+            instance.timer = None
+            instance.state = "STOPPED"
+        if instance.state in TERMINAL:
+            done.set_result(None)
+            return done
+        instance.waiters.append(done)
+        if instance.state in ("STARTING", "RUNNING"):
+            instance.state = "STOPPING"
+            self._event(instance.name, "stopping")
+            self._loop.cancel(instance.timer)
+            if instance.pid is not None:
+                self._signal_group(instance, instance.component.stop_signal)
+            instance.timer = self._loop.call_later(
+                instance.component.stop_timeout, lambda: self._stop_timed_out(instance)
+            )
+        return done
+
+    def _stop_timed_out(self, instance: Instance) -> None:
+        instance.timer = None
+        if instance.state == "STOPPING" and instance.pgid is not None:
+            self._event(instance.name, "did not stop in time; SIGKILL to its process group")
+            _procutil.kill_group(instance.pgid, signal.SIGKILL)
+
+    def _signal_group(self, instance: Instance, sig: int) -> None:
+        if instance.pgid is not None:
+            _procutil.kill_group(instance.pgid, sig)
+
+    def shutdown(self) -> None:
+        """Stop every component in reverse dependency order, then end the loop."""
+        if not self._shutting_down:
+            self._shutting_down = True
+            self._event("administrator", "stopping every component")
+            self._advance_shutdown()
+
+    def _advance_shutdown(self) -> None:
+        for name in reversed(self.order):
+            instance = self.instances[name]
+            if instance.state in TERMINAL or instance.state == "STOPPING":
+                continue
+            dependents = [i for i in self.instances.values() if name in i.component.depends_on]
+            if all(d.state in TERMINAL for d in dependents):
+                self._stop(instance)
+        self._loop.wake()
+
+    def _all_down(self) -> bool:
+        return all(i.state in TERMINAL and i.pgid is None for i in self.instances.values())
+
+    def _kill_everything(self) -> None:
+        for instance in self.instances.values():
+            self._signal_group(instance, signal.SIGKILL)
+
+    # Signals -----------------------------------------------------------------
+
+    def _on_signal(self, sig: int, _frame: object) -> None:
+        self._signals.append(sig)  # handled by the loop, outside the signal handler
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            sig = self._signals.pop(0)
+            if sig == signal.SIGHUP:
+                self._reload(None)
+            elif sig == signal.SIGINT and self._shutting_down:
+                self._event("administrator", "second interrupt: SIGKILL to every component")
+                self._kill_everything()
+            else:
+                self.shutdown()
+
+    # Reloading ---------------------------------------------------------------
+
+    def _reload(self, settings: Settings | None) -> list[str]:
+        from oservices_core._settings import load_settings
+
+        try:
+            self.settings = settings or load_settings()
+        except OservicesError as exc:
+            self._event("administrator", f"reload refused, settings kept: {exc}")
+            raise
+        self._env = {**os.environ, **self.settings.environ()}
+        assert self._tsock is not None
+        self._tsock.send(json.dumps({"op": "reload", "env": self._env}).encode())
+        changed = [
+            i.name
+            for i in self.instances.values()
+            if i.state in ("STARTING", "RUNNING") and self._fingerprint(i) != i.fingerprint
+        ]
+        self._event("administrator", f"reloaded; restarting {', '.join(changed) or 'nothing'}")
+        for name in changed:
+            instance = self.instances[name]
+            self._stop(instance).add_done_callback(lambda _, i=instance: self._loop.submit(lambda: self._want(i)))
+        return changed
+
+    def _configuration(self, instance: Instance) -> Any:
+        configuration = instance.component.configuration
+        if configuration is None:
+            return None
+        resolver = self.system.resolver(self.settings)
+        return resolver.resolve(configuration, instance.name).value
+
+    def _fingerprint(self, instance: Instance) -> str:
+        configuration = self._configuration(instance)
+        if configuration is None:
+            return ""
+        dumped = configuration.model_dump(mode="python")
+        text = json.dumps(dumped, sort_keys=True, default=_reveal)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    # The control socket ------------------------------------------------------
+
+    def _on_connection(self) -> None:
+        assert self._control_sock is not None
+        try:
+            connection, _ = self._control_sock.accept()
+        except BlockingIOError:
+            return
+        connection.settimeout(2)
+        try:
+            line = _read_request(connection)
+            self._answer(connection, line)
+        except OSError:
+            connection.close()
+
+    def _answer(self, connection: socket.socket, line: bytes) -> None:
+        from oservices_core._control import parse_request
+
+        def reply(body: dict[str, Any]) -> None:
+            with contextlib.suppress(OSError), connection:
+                connection.sendall(json.dumps(body).encode() + b"\n")
+
+        try:
+            request = parse_request(line, set(self.instances))
+        except ValueError as exc:
+            reply({"ok": False, "error": str(exc)})
+            return
+        try:
+            self._dispatch(request.command, request.name, reply)
+        except OservicesError as exc:
+            reply({"ok": False, "error": str(exc)})
+
+    def _dispatch(self, command: str, name: str | None, reply: Callable[[dict[str, Any]], None]) -> None:
+        ok: Callable[[Any], None] = lambda result=None: reply({"ok": True, "result": result})  # noqa: E731
+        if command == "status":
+            ok([i.status().as_dict() for i in self.instances.values()])
+        elif command == "reload":
+            ok(self._reload(None))
+        elif command == "stop" and name is None:
+            ok("stopping")
+            self.shutdown()
+        elif command == "stop":
+            self._stop(self._instance(str(name))).add_done_callback(lambda _: ok(None))
+        elif command == "start":
+            self._want(self._instance(str(name)))
+            ok(None)
+        else:  # restart
+            instance = self._instance(str(name))
+
+            def started(_: object) -> None:
+                self._want(instance)
+                ok(None)
+
+            self._stop(instance).add_done_callback(started)
+
+    # Plumbing ----------------------------------------------------------------
+
+    def _set_timer(self, instance: Instance, delay: float, handler: Callable[[Instance], None]) -> None:
+        self._loop.cancel(instance.timer)
+        instance.timer = self._loop.call_later(delay, lambda: handler(instance))
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        hooks = self.system.registry.plugin_manager.hooks
+        try:
+            getattr(hooks, name)(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the pool
+            self._event("administrator", f"hook oservices_{name} failed: {exc!r}")
+
+    def _event(self, name: str, message: str) -> None:
+        if self.on_event is not None:
+            self.on_event(name, message)
+
+
+def _lock(run_dir: Any) -> int:
+    import fcntl
+
+    fd = os.open(run_dir / "oservices.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        pid = (run_dir / "oservices.pid").read_text(encoding="ascii").strip() or "?"
+        raise OservicesError(
+            f"an Administrator already runs for {run_dir} (pid {pid}); "
+            "use 'oservices status', or 'oservices stop' first"
+        ) from None
+    return fd
+
+
+def _write_pid(run_dir: Any) -> None:
+    from oservices_core._atomic import write_atomic
+
+    write_atomic(run_dir / "oservices.pid", f"{os.getpid()}\n".encode())
+
+
+def _read_request(connection: socket.socket) -> bytes:
+    from oservices_core._control import MAX_REQUEST
+
+    data = b""
+    while b"\n" not in data and len(data) <= MAX_REQUEST:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0]
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _reveal(value: Any) -> str:
+    secret = getattr(value, "get_secret_value", None)
+    return str(secret() if callable(secret) else value)
+
+
+def _thread_id() -> int:
+    import threading
+
+    return threading.get_ident()
+
+
+def _current_thread() -> Any:
+    import threading
+
+    return threading.current_thread()

@@ -1,0 +1,134 @@
+"""Component output files: size-based rotation, and following them as they grow."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, final
+
+__all__ = ["RotatingLog", "follow", "log_path", "tail", "write_out"]
+
+MAX_BYTES = 10 * 1024 * 1024
+BACKUPS = 5
+
+
+def log_path(log_dir: Path, name: str) -> Path:
+    """Where a component's standard output and error go."""
+    return log_dir / f"{name}.log"
+
+
+@final
+class RotatingLog:
+    """An append-only file that moves to ``.1`` (``.2``...) when it reaches ``max_bytes``."""
+
+    __slots__ = ("_file", "_size", "backups", "max_bytes", "path")
+
+    def __init__(self, path: Path, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._file: BinaryIO | None = None
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``, rotating first when it would not fit."""
+        if self._file is None:
+            self._open()
+        if self._size and self._size + len(data) > self.max_bytes:
+            self._rotate()
+        assert self._file is not None
+        self._file.write(data)
+        self._file.flush()
+        self._size += len(data)
+
+    def close(self) -> None:
+        """Close the file; the next write opens it again."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._file = os.fdopen(fd, "ab")
+        self._size = os.fstat(fd).st_size
+
+    def _rotate(self) -> None:
+        self.close()
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        if self.backups:
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._open()
+
+
+def tail(path: Path, lines: int) -> bytes:
+    """The last ``lines`` lines of a file (all of it when ``lines`` is negative)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    if lines < 0:
+        return data
+    kept = data.splitlines(keepends=True)
+    return b"".join(kept[-lines:]) if lines else b""
+
+
+def follow(
+    path: Path,
+    *,
+    interval: float = 0.2,
+    running: Callable[[], bool] = lambda: True,
+) -> Iterator[bytes]:
+    """New data of ``path`` as it is written, across rotations, while ``running()``."""
+    file: BinaryIO | None = None
+    inode = None
+    first = True  # only the file there at the start is followed from its end
+    try:
+        while running():
+            if file is None or _rotated(path, inode):
+                if file is not None:
+                    yield file.read()  # what was written before the rotation
+                    file.close()
+                file, inode = _reopen(path, at_end=first)
+                first = False
+            data = file.read() if file is not None else b""
+            if data:
+                yield data
+            else:
+                time.sleep(interval)
+    finally:
+        if file is not None:
+            file.close()
+
+
+def _reopen(path: Path, *, at_end: bool) -> tuple[BinaryIO | None, int | None]:
+    try:
+        file = path.open("rb")
+    except FileNotFoundError:
+        return None, None
+    if at_end:
+        file.seek(0, os.SEEK_END)
+    return file, os.fstat(file.fileno()).st_ino
+
+
+def _rotated(path: Path, inode: int | None) -> bool:
+    try:
+        return path.stat().st_ino != inode
+    except FileNotFoundError:
+        return False
+
+
+def write_out(data: bytes) -> None:
+    """Bytes to standard output, as they come."""
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()

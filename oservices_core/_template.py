@@ -1,0 +1,279 @@
+"""The template process: forks components, reaps them, and cleans up if orphaned.
+
+The Administrator starts it once (``python -m oservices_core._template FD``).
+It imports oservices, pydantic and every plugin's module before the first
+component starts, so a component costs one ``fork``, not a fresh interpreter.
+It is also:
+
+- the parent of every component, and a child subreaper, so a descendant that
+  escapes its process group (``setsid``) is re-parented here and found;
+- the keeper: when the Administrator dies, even by SIGKILL, its end of the
+  socket closes, and this process kills every component group and every
+  descendant before it exits.
+
+Messages are JSON, one per SOCK_SEQPACKET datagram. To the template:
+``{"op": "spawn", "id", "name", "env", "exec"}`` with the log pipe's write end
+as an attached descriptor, ``{"op": "reload", "env"}``. From it: ``ready``
+(plugins loaded), ``spawned`` (id, pid), ``spawn_failed`` (id, error) and
+``exited`` (id, pid, returncode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from oservices_core import _procutil
+
+if TYPE_CHECKING:
+    from oservices_core._settings import Settings
+    from oservices_core._system import System
+
+__all__ = ["INSTANCE_VARIABLE", "main"]
+
+INSTANCE_VARIABLE = "OSERVICES_INSTANCE"
+_KEEPER_SECONDS = 1.5
+_MAX_MESSAGE = 1 << 20
+
+
+class _Template:
+    """The template's state: its socket, the leaders it forked, the loaded system."""
+
+    def __init__(self, sock: socket.socket, system_file: str | None) -> None:
+        self.sock = sock
+        self.system_file = system_file
+        self.leaders: dict[int, tuple[int, str]] = {}  # pid -> (id, instance token)
+        self.wake_r, self.wake_w = os.pipe()
+        self.settings: Settings | None = None
+        self.system: System | None = None
+        self.selector = selectors.DefaultSelector()
+
+    def load(self, env: dict[str, str] | None = None) -> None:
+        from oservices_core._cli_workflow import load_system
+        from oservices_core._settings import load_settings
+
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        self.settings = load_settings()
+        with self.settings.activate():
+            self.system = load_system(self.system_file)
+
+    def send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):  # the Administrator is gone; the keeper acts next
+            self.sock.send(json.dumps(message).encode())
+
+    # Forking ---------------------------------------------------------------
+
+    def spawn(self, request: dict[str, Any], fds: list[int]) -> None:
+        log_fd = fds[0] if fds else os.open(os.devnull, os.O_WRONLY)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(log_fd)
+            self.send({"event": "spawn_failed", "id": request["id"], "error": str(exc)})
+            return
+        if pid == 0:
+            self._child(request, log_fd)
+        os.close(log_fd)
+        with contextlib.suppress(OSError):  # the child may have done it, or exited already
+            os.setpgid(pid, pid)
+        self.leaders[pid] = (request["id"], request["env"].get(INSTANCE_VARIABLE, ""))
+        self.send({"event": "spawned", "id": request["id"], "pid": pid})
+
+    def _child(self, request: dict[str, Any], log_fd: int) -> None:
+        code = 1
+        try:
+            parent = os.getppid()
+            os.setpgid(0, 0)
+            _procutil.set_parent_death_signal()
+            if os.getppid() != parent:  # the template died before the flag was set
+                os._exit(1)
+            self._detach(log_fd)
+            code = self._run(request)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _detach(self, log_fd: int) -> None:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        signal.set_wakeup_fd(-1)
+        for fd in (null, log_fd, self.wake_r, self.wake_w):
+            os.close(fd)
+        self.selector.close()
+        self.sock.close()
+        _procutil.reset_signals()
+
+    def _run(self, request: dict[str, Any]) -> int:
+        env: dict[str, str] = request["env"]
+        os.environ.clear()
+        os.environ.update(env)
+        name: str = request["name"]
+        if request.get("exec"):
+            argv = [sys.executable, "-m", "oservices_core", "run", name]
+            if self.system_file:
+                argv += ["--system", self.system_file]
+            os.execve(sys.executable, argv, env)
+        from oservices_core._child import run_component
+
+        assert self.system is not None
+        assert self.settings is not None
+        for stream in (sys.stdout, sys.stderr):  # a pipe: lines must not wait in a buffer
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(line_buffering=True)
+        return run_component(self.system, name, self.settings)
+
+    # Reaping ---------------------------------------------------------------
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            leader = self.leaders.pop(pid, None)
+            if leader is not None:
+                self._exited(pid, leader, os.waitstatus_to_exitcode(status))
+
+    def _exited(self, pid: int, leader: tuple[int, str], returncode: int) -> None:
+        # Its children die with it: what is left of its group, and what escaped
+        # the group but was re-parented here (this process is a subreaper).
+        _procutil.kill_group(pid, signal.SIGKILL)
+        self._sweep(leader[1])
+        self.send({"event": "exited", "id": leader[0], "pid": pid, "returncode": returncode})
+
+    def _sweep(self, token: str | None) -> int:
+        """Kill adopted descendants: of instance ``token``, or all when ``None``."""
+        killed = 0
+        for pid in _children() - set(self.leaders):
+            if token is None or _instance_of(pid) == token:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+        return killed
+
+    # The keeper ------------------------------------------------------------
+
+    def keep(self) -> None:
+        """The Administrator is gone: kill everything it started, then exit."""
+        for pid in list(self.leaders):
+            _procutil.kill_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + _KEEPER_SECONDS
+        while time.monotonic() < deadline:
+            self.reap_all()
+            if not _children():
+                return
+            self._sweep(None)
+            time.sleep(0.01)
+
+    def reap_all(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+
+    # The loop --------------------------------------------------------------
+
+    def serve(self) -> None:
+        selector = self.selector
+        selector.register(self.sock, selectors.EVENT_READ, "socket")
+        selector.register(self.wake_r, selectors.EVENT_READ, "signal")
+        while True:
+            for key, _ in selector.select():
+                if key.data == "signal":
+                    os.read(self.wake_r, 4096)
+                    self.reap()
+                elif not self._receive():
+                    selector.close()
+                    self.keep()
+                    return
+
+    def _receive(self) -> bool:
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, _MAX_MESSAGE, 4)
+        except OSError:
+            return False
+        if not data:
+            return False
+        request = json.loads(data)
+        if request["op"] == "spawn":
+            self.spawn(request, fds)
+        elif request["op"] == "reload":
+            self._reload(request)
+        return True
+
+    def _reload(self, request: dict[str, Any]) -> None:
+        try:
+            self.load(request["env"])
+        except Exception as exc:  # noqa: BLE001 - reported to the Administrator, which decides
+            self.send({"event": "reload_failed", "error": str(exc)})
+        else:
+            self.send({"event": "reloaded"})
+
+
+def _children() -> set[int]:
+    """This process's children, read from /proc without scanning every process."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children", encoding="ascii") as file:
+            return {int(pid) for pid in file.read().split()}
+    except OSError:  # pragma: no cover - a kernel without CONFIG_PROC_CHILDREN
+        import psutil
+
+        return {child.pid for child in psutil.Process(me).children()}
+
+
+def _instance_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            entries = file.read().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{INSTANCE_VARIABLE}=".encode()
+    for entry in entries:
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the template on the socket whose descriptor is ``argv[0]``."""
+    args = sys.argv[1:] if argv is None else argv
+    sock = socket.socket(fileno=int(args[0]))
+    template = _Template(sock, args[1] if len(args) > 1 and args[1] else None)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)  # only the Administrator tells it what to do
+    os.set_blocking(template.wake_w, False)
+    signal.set_wakeup_fd(template.wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    _procutil.set_subreaper()
+    try:
+        template.load()
+    except Exception as exc:  # noqa: BLE001 - the Administrator reports it and stops
+        template.send({"event": "load_failed", "error": str(exc)})
+        return 1
+    template.send({"event": "ready", "pid": os.getpid()})
+    template.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
