@@ -20,7 +20,9 @@ from bench import STATISTIC, Figure, Ratio
 
 FIGURES = {"cli_help": "bench.cli_help", "config_resolve": "bench.config_resolve",
            "components_list": "bench.components_list", "build_1000": "bench.build:run_build",
-           "rebuild_noop": "bench.build:run_noop"}  # a module's run(), or module:function
+           "rebuild_noop": "bench.build:run_noop", "start_50": "bench.administrator:run_start",
+           "stop_50": "bench.administrator:run_stop", "idle_cpu": "bench.administrator:run_idle"}
+# A value names a module's run(), or module:function.
 COLUMNS = ("figure", "ratio", "value", "goal", "result", "times (median)")
 
 
