@@ -1,0 +1,411 @@
+"""What the exporters (supervisord, systemd, compose, Kubernetes) share.
+
+Every exporter runs each component with the same command, ``oservices run
+NAME`` (``python -m oservices_core run NAME``), which reads its settings from
+``OSERVICES_*`` variables: the environment written for a process is
+:meth:`Settings.environ` of the settings it runs with. No configuration value is
+ever put in an environment block: components read their configuration files, so
+a secret field never lands in a supervisord, systemd, compose or ConfigMap file.
+
+Hosts: a system file places components on hosts (``[hosts.NAME]``, with
+``components`` and optional ``settings``); supervisord and systemd files are
+written for one host, the ``host`` setting (``oservices build --host NAME``).
+A system without hosts runs everything on the one host it is built on.
+
+YAML is written by :func:`to_yaml`, a small emitter of block-style YAML whose
+strings are JSON-quoted (a JSON string is a valid YAML double-quoted scalar),
+so the runtime needs no YAML library and no string can be misread as another
+type (``"no"``, ``"1.0"``, ``"null"`` stay strings).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+
+from oservices_core import ConfigurationError, Problem, Settings
+
+if TYPE_CHECKING:
+    from oservices_core import Component, Configuration, Context, System
+
+__all__ = [
+    "check_system",
+    "configuration_file",
+    "configuration_names",
+    "container_command",
+    "container_environment",
+    "dependency_depth",
+    "enabled",
+    "host_command",
+    "host_components",
+    "host_settings",
+    "listen_port",
+    "moved_settings",
+    "require",
+    "resolved_at",
+    "secret_variables",
+    "to_yaml",
+]
+
+
+def enabled(context: Context, name: str) -> Configuration | None:
+    """The exporter's configuration ``name`` when its ``enabled`` field is true, else None."""
+    configuration = context.configurations.get(name)
+    if configuration is None or not getattr(configuration, "enabled", False):
+        return None
+    return configuration
+
+
+def require(name: str, key: str, value: str, expected: str) -> str:
+    """``value``, or a :class:`ConfigurationError` saying which setting to fill in."""
+    if not value:
+        variable = f"OSERVICES_{name.upper()}__{key.upper()}"
+        raise ConfigurationError(
+            Problem(
+                f"configuration {name!r}",
+                key,
+                expected,
+                "an empty value",
+                hint=f"set {variable}, or {key} in {name}.toml",
+            )
+        )
+    return value
+
+
+# Commands and settings --------------------------------------------------------------
+
+
+def host_command(name: str, *, python: str = "", system_file: Path | None = None) -> list[str]:
+    """The command that runs component ``name`` in the foreground on a host.
+
+    ``python`` is the interpreter (default: the one running this build, whose
+    environment has the system installed, so no ``PATH`` is needed).
+    """
+    tail = ["--system", str(system_file)] if system_file is not None else []
+    return [python or sys.executable, "-m", "oservices_core", "run", name, *tail]
+
+
+def container_command(name: str) -> list[str]:
+    """The command that runs component ``name`` in a container whose image has the system
+    installed; its configuration files are mounted, every layer folded in, so no system
+    file is needed."""
+    return ["oservices", "run", name]
+
+
+def host_settings(context: Context) -> Settings:
+    """The settings of the host being built: this build's, with the system file's
+    ``[hosts.HOST.settings]`` on top (the ``host`` setting names the host)."""
+    host = context.settings.host
+    extra = _system_hosts(context.system).get(host, {}).get("settings", {})
+    where = f"{context.system.file}: hosts.{host}.settings"
+    return _with(context.settings, dict(extra) | {"host": host}, where)
+
+
+def container_environment(settings: Settings) -> dict[str, str]:
+    """The ``OSERVICES_*`` variables of a container: ``settings`` without the host, which
+    names the build's machine, not the container's."""
+    return {k: v for k, v in settings.environ().items() if k != "OSERVICES_HOST"}
+
+
+def moved_settings(settings: Settings, home: str) -> Settings:
+    """``settings`` moved to another ``home`` (a container's): directories under the
+    old home follow it; directories set elsewhere stay where they are."""
+    return _with(settings, {"home": home}, "container home")
+
+
+def _with(settings: Settings, values: Mapping[str, Any], where: str) -> Settings:
+    current = settings.model_dump()
+    for field, value in current.items():
+        # A directory under home is kept relative, so that a new home moves it along.
+        under_home = isinstance(value, Path) and value.is_relative_to(settings.home)
+        if field.endswith("_dir") and under_home:
+            current[field] = value.relative_to(settings.home)
+    try:
+        return Settings.model_validate(current | dict(values))
+    except ValidationError as exc:
+        problems = [
+            Problem(where, ".".join(map(str, error["loc"])), error["msg"], repr(error["input"]))
+            for error in exc.errors()
+        ]
+        raise ConfigurationError(problems, subject="host settings") from None
+
+
+def _system_hosts(system: System) -> dict[str, dict[str, Any]]:
+    # System keeps each host's components; the per-host settings are read here, from the
+    # file System.load has already validated.
+    if system.file is None or not system.hosts:
+        return {}
+    hosts = tomllib.loads(system.file.read_text(encoding="utf-8")).get("hosts", {})
+    return hosts if isinstance(hosts, dict) else {}
+
+
+# Components, hosts, ports -----------------------------------------------------------
+
+
+def host_components(system: System, host: str) -> list[Component]:
+    """The components that run on ``host``: those the system file places there, or
+    every component when the system names no hosts."""
+    if not system.hosts:
+        return list(system.components.values())
+    if host not in system.hosts:
+        raise ConfigurationError(
+            Problem(
+                str(system.file),
+                "hosts",
+                f"the host being built among the system's hosts ({', '.join(system.hosts)})",
+                repr(host),
+                hint="build with --host NAME (or set OSERVICES_HOST)",
+            )
+        )
+    return [system.components[name] for name in system.hosts[host] if name in system.components]
+
+
+def resolved_at(context: Context, name: str, settings: Settings) -> Configuration | None:
+    """Configuration ``name`` as a process running with ``settings`` resolves it."""
+    if name not in context.resolved:
+        return None
+    with settings.activate():  # settings-derived values follow the settings active here
+        value: Configuration = context.resolved[name].value
+    return value
+
+
+def listen_port(component: Component, configuration: Configuration | None) -> int | None:
+    """The port a component serves on: its ``tcp`` readiness port, else its ``port`` field."""
+    ready = component.ready
+    field = "port"
+    if ready.kind == "tcp":
+        if ready.target.isdigit():
+            return int(ready.target)
+        field = ready.target
+    value = getattr(configuration, field, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def configuration_names(system: System, component: Component) -> list[str]:
+    """The configurations a component's process reads: its own, its services', packages'."""
+    names = [component.name]
+    names += [s.name for s in system.registry.services.values() if component.name in s.components]
+    names += [
+        name
+        for name, entry in system.registry.configurations.items()
+        if entry.owner.startswith("package")
+    ]
+    return [name for name in dict.fromkeys(names) if name in system.registry.configurations]
+
+
+def dependency_depth(components: Iterable[Component]) -> dict[str, int]:
+    """How deep each component sits in the ``depends_on`` graph (0: depends on nothing
+    among ``components``), so engines without dependencies can start them in order."""
+    by_name = {component.name: component for component in components}
+    depth: dict[str, int] = {}
+
+    def visit(name: str, seen: tuple[str, ...]) -> int:
+        if name not in depth:
+            below = [d for d in by_name[name].depends_on if d in by_name and d not in seen]
+            depth[name] = 1 + max((visit(d, (*seen, name)) for d in below), default=-1)
+        return depth[name]
+
+    for name in by_name:
+        visit(name, ())
+    return depth
+
+
+# Configuration files and secrets, for containers ---------------------------------------
+
+
+def configuration_file(context: Context, name: str, settings: Settings) -> str:
+    """Configuration ``name`` as a file for a process running with ``settings``: every
+    layer folded in (file, system file, plugins, environment), secret fields left out
+    (a comment names the variable that carries each one)."""
+    value = resolved_at(context, name, settings)
+    assert value is not None  # the callers name configurations of the system
+    return value.to_toml(name=name)
+
+
+def secret_variables(context: Context, name: str, settings: Settings) -> dict[str, str]:
+    """The secret values of configuration ``name`` that are not defaults, as the
+    ``OSERVICES_NAME__FIELD`` variables that set them (the environment layer)."""
+    resolved = context.resolved[name]
+    with settings.activate():
+        value = resolved.value
+        return {
+            _variable(name, path): secret
+            for path, secret in _secrets(value, ())
+            if resolved.winner(path).kind != "default"
+        }
+
+
+def _variable(name: str, path: tuple[str, ...]) -> str:
+    # The documented spelling of a configuration variable (see the settings page):
+    # OSERVICES_, the name with every other character as "_", "__", the dotted key.
+    head = "OSERVICES_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    return "__".join([head, *(part.upper() for part in path)])
+
+
+def _secrets(model: BaseModel, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    for field in type(model).model_fields:
+        value = getattr(model, field)
+        path = (*prefix, field)
+        if isinstance(value, SecretStr | SecretBytes):
+            yield path, _reveal(value)
+        elif isinstance(value, BaseModel):
+            yield from _secrets(value, path)
+        elif _holds_secret(value):
+            # A list or table holding secrets travels whole, as JSON (how variables set them).
+            yield path, json.dumps(value, default=_reveal)
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, SecretStr | SecretBytes):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_secret(item) for item in value.values())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_holds_secret(item) for item in value)
+    return False
+
+
+def _reveal(value: Any) -> str:
+    if isinstance(value, SecretBytes):
+        return value.get_secret_value().decode()
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# The cross-reference check -----------------------------------------------------------
+
+
+def check_system(context: Context) -> None:
+    """Every ``depends_on`` names a component of the system, and no two components of one
+    host serve on the same port; all problems at once, as a :class:`ConfigurationError`."""
+    system = context.system
+    where = str(system.file) if system.file else "the installed components"
+    problems = [
+        Problem(
+            where,
+            f"{component.name}.depends_on",
+            "a component of the system",
+            repr(dependency),
+            hint=f"add {dependency!r} to the system, or remove the dependency",
+        )
+        for component in system.components.values()
+        for dependency in component.depends_on
+        if dependency not in system.components
+    ]
+    hosts = system.hosts or {context.settings.host: list(system.components)}
+    for host, names in hosts.items():
+        problems += _port_clashes(context, host, names, where)
+    if problems:
+        raise ConfigurationError(problems, subject=f"system {system.name!r}")
+
+
+def _port_clashes(context: Context, host: str, names: Sequence[str], where: str) -> list[Problem]:
+    settings = context.settings if not context.system.hosts else _settings_of(context, host)
+    taken: dict[int, str] = {}
+    problems = []
+    for name in names:
+        component = context.system.components.get(name)
+        if component is None:
+            continue
+        port = listen_port(component, resolved_at(context, name, settings))
+        if port is None:
+            continue
+        if port in taken:
+            problems.append(
+                Problem(
+                    where,
+                    f"{name}.port",
+                    f"a port no other component of host {host!r} uses",
+                    f"{port}, also used by {taken[port]!r}",
+                    hint="give one of them another port, or put them on different hosts",
+                )
+            )
+        taken.setdefault(port, name)
+    return problems
+
+
+def _settings_of(context: Context, host: str) -> Settings:
+    extra = _system_hosts(context.system).get(host, {}).get("settings", {})
+    return _with(context.settings, dict(extra) | {"host": host}, f"hosts.{host}.settings")
+
+
+# YAML -----------------------------------------------------------------------------------
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
+
+
+def to_yaml(data: Mapping[str, Any]) -> str:
+    """Block-style YAML of JSON-like ``data`` (mappings, lists, strings, numbers, booleans)."""
+    return "\n".join(_block(data, 0)) + "\n"
+
+
+def _block(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    if isinstance(value, Mapping):
+        if not value:
+            return [pad + "{}"]
+        lines = []
+        for key, item in value.items():
+            lines += _entry(f"{pad}{_key(key)}:", item, indent)
+        return lines
+    if isinstance(value, list | tuple):
+        if not value:
+            return [pad + "[]"]
+        lines = []
+        for item in value:
+            inner = _block(item, indent + 2)
+            if isinstance(item, Mapping | list | tuple) and item:
+                lines += [f"{pad}- {inner[0].lstrip()}", *inner[1:]]
+            else:
+                lines += _entry(f"{pad}-", item, indent)
+        return lines
+    return [pad + _scalar(value)]
+
+
+def _entry(head: str, item: Any, indent: int) -> list[str]:
+    """``head`` followed by ``item``: on the same line if a scalar, else indented below."""
+    if isinstance(item, Mapping | list | tuple) and item:
+        return [head, *_block(item, indent + 2)]
+    if isinstance(item, str) and _literal(item):
+        chomp = "" if item.endswith("\n") else "-"
+        body = [f"{' ' * (indent + 2)}{line}" if line else "" for line in item.splitlines()]
+        return [f"{head} |{chomp}", *body]
+    return [f"{head} {_block(item, 0)[0]}"]
+
+
+def _literal(text: str) -> bool:
+    """Whether a literal block (``|``) reproduces ``text`` exactly: several lines, no
+    leading space on the first, at most one final newline, printable characters only."""
+    return (
+        "\n" in text.rstrip("\n")
+        and not text.startswith((" ", "\n"))
+        and not text.endswith("\n\n")
+        and all(c.isprintable() or c in "\n\t" for c in text)
+        and "\t" not in text
+        and "\r" not in text
+        and not any(line != line.rstrip(" ") for line in text.splitlines())
+    )
+
+
+def _key(key: str) -> str:
+    plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS
+    return key if plain else json.dumps(key)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(str(value), ensure_ascii=False)

@@ -1,0 +1,257 @@
+"""The built-in ``supervisord`` plugin: real supervisord runs the demo system it writes.
+
+Also the exports' shared behaviour: off by default, blockable, the cross-reference
+check, hosts (``--host``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from _export_demo import SECRET, Demo, free_port, make_demo
+
+SUPERVISORD = Path(sys.executable).parent / "supervisord"
+SUPERVISORCTL = Path(sys.executable).parent / "supervisorctl"
+PROGRAMS = ("exp-api", "exp-db", "exp-worker")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Demo:
+    return make_demo(tmp_path)
+
+
+def conf(demo: Demo) -> Path:
+    return demo.output / "supervisord" / "supervisord.conf"
+
+
+def programs(demo: Demo) -> dict[str, dict[str, str]]:
+    parser = configparser.RawConfigParser()
+    parser.read(conf(demo))
+    return {
+        section.removeprefix("program:"): dict(parser[section])
+        for section in parser.sections()
+        if section.startswith("program:")
+    }
+
+
+# Off, on, blocked ---------------------------------------------------------------------
+
+
+def test_a_plain_build_writes_no_export(demo: Demo) -> None:
+    demo.system()
+    demo.build()
+    exported = ("supervisord", "systemd", "compose", "kubernetes")
+    assert [name for name in exported if (demo.output / name).exists()] == []
+
+
+def test_a_blocked_exporter_writes_nothing(demo: Demo) -> None:
+    demo.system()
+    demo.build("supervisord", env={"OSERVICES_DISABLE_PLUGINS": "supervisord"})
+    assert not conf(demo).exists()
+    demo.build("supervisord")
+    assert conf(demo).is_file()
+
+
+def test_programs_map_the_components(demo: Demo) -> None:
+    demo.system()
+    demo.build("supervisord", env={"OSERVICES_EXP_WORKER__TOKEN": SECRET})
+    found = programs(demo)
+    assert sorted(found) == list(PROGRAMS)
+    db, api, worker = found["exp-db"], found["exp-api"], found["exp-worker"]
+    assert {p["stopasgroup"] for p in found.values()} == {"true"}
+    assert {p["killasgroup"] for p in found.values()} == {"true"}
+    assert (db["autorestart"], db["exitcodes"], db["stopwaitsecs"]) == ("true", "0,3", "4")
+    assert (api["autorestart"], api["exitcodes"]) == ("unexpected", "0")
+    assert (worker["autorestart"], worker["stopsignal"], worker["stopwaitsecs"]) == (
+        "false",
+        "INT",
+        "3",  # 2.5 seconds, rounded up
+    )
+    assert int(db["priority"]) < int(api["priority"])  # a dependency starts first
+    assert api["command"].split()[1:] == [
+        "-m",
+        "oservices_core",
+        "run",
+        "exp-api",
+        "--system",
+        str(demo.home / "system.toml"),
+    ]
+    assert f'OSERVICES_HOME="{demo.home}"' in api["environment"]
+    assert SECRET not in conf(demo).read_text()
+
+
+# The real supervisord --------------------------------------------------------------------
+
+
+@pytest.fixture
+def supervised(demo: Demo) -> Iterator[tuple[Demo, subprocess.Popen[str], str]]:
+    """supervisord running the demo from its built file; a token in every process's env."""
+    demo.system()
+    demo.build("supervisord")
+    for directory in ("run", "log"):
+        (demo.home / directory).mkdir(exist_ok=True)
+    token = f"export-test-{uuid.uuid4()}"
+    daemon = subprocess.Popen(
+        [str(SUPERVISORD), "--nodaemon", "-c", str(conf(demo))],
+        cwd=demo.home,
+        env=demo.env | {"EXPORT_TEST_TOKEN": token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield demo, daemon, token
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
+        for process in carrying(token):  # never leave one behind, even when a test fails
+            process.kill()
+
+
+def carrying(token: str) -> list[psutil.Process]:
+    """The live processes whose environment holds ``token``."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("EXPORT_TEST_TOKEN") == token:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def status(demo: Demo) -> dict[str, str]:
+    result = subprocess.run(
+        [str(SUPERVISORCTL), "-c", str(conf(demo)), "status"],
+        cwd=demo.home,
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    states = {}
+    for line in result.stdout.splitlines():
+        name, _, rest = line.partition(" ")
+        states[name.partition(":")[2] or name] = rest.split()[0] if rest.split() else ""
+    return states
+
+
+def wait_for(predicate: object, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+@pytest.mark.skipif(not SUPERVISORD.exists(), reason="supervisor is not installed here")
+def test_supervisord_runs_the_system_and_stops_every_process(
+    supervised: tuple[Demo, subprocess.Popen[str], str],
+) -> None:
+    demo, daemon, token = supervised
+    expected = dict.fromkeys(PROGRAMS, "RUNNING")
+    running = wait_for(lambda: status(demo) == expected, 60)
+    logs = {name: _tail(demo.home / "log" / f"{name}.log") for name in PROGRAMS}
+    assert running, (status(demo), logs)
+
+    def child_started() -> bool:
+        return any("exp-api-child" in " ".join(p.cmdline()) for p in carrying(token))
+
+    # The API's own child process runs too: the group stop must reach it.
+    assert wait_for(child_started, 20), [p.cmdline() for p in carrying(token)]
+    assert len(carrying(token)) >= 5  # supervisord, three components, the child
+
+    daemon.terminate()  # supervisord stops every program, then exits
+    output, _ = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, output
+    assert wait_for(lambda: not carrying(token), 10), [p.cmdline() for p in carrying(token)]
+
+
+def _tail(path: Path) -> str:
+    return path.read_text()[-2000:] if path.exists() else "(no log)"
+
+
+# Hosts --------------------------------------------------------------------------------
+
+HOSTS = """
+[hosts.web1]
+components = ["exp-db"]
+
+[hosts.web2]
+components = ["exp-api", "exp-worker"]
+settings = { environment = "prod", home = "/srv/shop" }
+"""
+
+
+def test_build_for_a_host_writes_its_components_with_its_settings(demo: Demo) -> None:
+    demo.system(HOSTS)
+    result = demo.oservices("build", "--host", "web2", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = programs(demo)
+    assert sorted(found) == ["exp-api", "exp-worker"]
+    environment = found["exp-api"]["environment"]
+    for variable in (
+        'OSERVICES_HOST="web2"',
+        'OSERVICES_ENVIRONMENT="prod"',
+        'OSERVICES_HOME="/srv/shop"',
+        'OSERVICES_LOG_DIR="/srv/shop/log"',  # the directories follow the host's home
+    ):
+        assert variable in environment
+    assert found["exp-api"]["stdout_logfile"] == "/srv/shop/log/exp-api.log"
+
+    web1 = demo.oservices("build", "--host", "web1", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
+    assert web1.returncode == 0, web1.stdout + web1.stderr
+    assert sorted(programs(demo)) == ["exp-db"]
+
+
+def test_a_host_the_system_does_not_name_is_refused(demo: Demo) -> None:
+    demo.system(HOSTS)
+    result = demo.oservices("build", "--host", "web9", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
+    assert result.returncode == 2
+    assert "expected the host being built among the system's hosts (web1, web2)" in result.stderr
+    assert "found 'web9'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not conf(demo).exists()
+
+
+# The cross-reference check -------------------------------------------------------------
+
+
+def test_two_components_of_one_host_on_one_port_are_refused(demo: Demo) -> None:
+    port = free_port()
+    demo.system('[hosts.web1]\ncomponents = ["exp-db", "exp-api"]\n', ports=(port, port))
+    result = demo.oservices("build", "--host", "web1", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
+    assert result.returncode == 2, result.stdout
+    assert "exp-api.port: expected a port no other component of host 'web1' uses" in result.stderr
+    assert f"found {port}, also used by 'exp-db'" in result.stderr
+    assert not conf(demo).exists()
+
+
+def test_a_dependency_outside_the_system_is_refused(demo: Demo) -> None:
+    # Without a system file the system is every installed component: exp-db is not one.
+    plugins = demo.env["OSERVICES_PLUGINS"].replace("exp-db,", "").replace(",exp-shop", "")
+    env = {"OSERVICES_PLUGINS": plugins, "OSERVICES_SUPERVISORD__ENABLED": "1"}
+    result = demo.oservices("build", env=env)
+    assert result.returncode == 2, result.stdout
+    assert "exp-api.depends_on: expected a component of the system, found 'exp-db'" in (
+        result.stderr
+    )
+    assert not conf(demo).exists()
+
+
+def test_the_modules_are_neutral(demo: Demo) -> None:
+    modules = [f"oservices_plugins.{name}" for name in ("supervisord", "systemd", "compose")]
+    result = demo.oservices("check", "neutral", *modules, "oservices_plugins.kubernetes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "4 neutral, 0 not neutral"
