@@ -86,8 +86,7 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
     from oservices_core._errors import OservicesError
 
     try:
-        if getattr(args, "strict", False):
-            _activate_strict()
+        _activate_options(args)
         return handler(args)
     except OservicesError as exc:
         print(f"oservices: error: {exc}", file=sys.stderr)
@@ -100,11 +99,18 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         return 141
 
 
-def _activate_strict() -> None:
-    """``--strict`` is ``OSERVICES_STRICT=1`` for every command: activate settings saying so."""
-    from oservices_core._settings import load_settings
+def _activate_options(args: argparse.Namespace) -> None:
+    """``--strict`` is ``OSERVICES_STRICT=1`` and ``--host NAME`` is ``OSERVICES_HOST=NAME``
+    for the command: activate settings saying so."""
+    values: dict[str, object] = {}
+    if getattr(args, "strict", False):
+        values["strict"] = True
+    if getattr(args, "host", None):
+        values["host"] = args.host
+    if values:
+        from oservices_core._settings import load_settings
 
-    load_settings(strict=True).activate()
+        load_settings(**values).activate()
 
 
 def _parser() -> tuple[argparse.ArgumentParser, Commands]:
@@ -179,6 +185,12 @@ def _stage_parsers(commands: Commands) -> None:
             help="print what would change as a diff; write nothing",
         )
         parser.add_argument("--json", action="store_true", help="print a JSON report")
+        parser.add_argument(
+            "--host",
+            metavar="NAME",
+            help="the host whose files to write, as the system file names it "
+            "(the host setting; default: OSERVICES_HOST, else this machine's name)",
+        )
         parser.add_argument(
             "--force", action="store_true", help="run even when the last build had the same inputs"
         )
