@@ -166,9 +166,7 @@ def stop_command(args: argparse.Namespace) -> int:
         return 0
     pid = _pid(run_dir)
     request(run_dir, "stop")
-    # The Administrator removes its pid file as it exits (it may stay a zombie
-    # for a while if its parent has not waited for it).
-    while pid is not None and _alive(pid) and _pid(run_dir) == pid:
+    while pid is not None and _alive(pid):
         time.sleep(0.02)
     print("oservices: every component stopped; the Administrator exited")
     return 0
@@ -223,10 +221,10 @@ def _pid(run_dir: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, not a zombie its parent has yet to wait for."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True

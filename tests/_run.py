@@ -12,21 +12,25 @@ from pathlib import Path
 LEAKY = frozenset({"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE"})
 
 
-def run_in(
-    home: Path, command: Sequence[str], env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` in ``home`` with ``OSERVICES_HOME`` set to it, no other
-    ``OSERVICES_*`` nor import-path variable from this process, and ``env`` on top."""
+def environ(home: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with ``OSERVICES_HOME`` set to ``home``, no other
+    ``OSERVICES_*`` nor import-path variable, and ``env`` on top."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if not k.upper().startswith("OSERVICES_") and k not in LEAKY
     }
-    clean |= {"OSERVICES_HOME": str(home), **(env or {})}
+    return clean | {"OSERVICES_HOME": str(home), **(env or {})}
+
+
+def run_in(
+    home: Path, command: Sequence[str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``home`` with :func:`environ`."""
     return subprocess.run(
         list(command),
         cwd=home,
-        env=clean,
+        env=environ(home, env),
         capture_output=True,
         text=True,
         check=False,

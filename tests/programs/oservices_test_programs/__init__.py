@@ -1,0 +1,145 @@
+"""Components with the behaviours the Administrator must handle.
+
+Each ``main`` prints what it does, so a failing test shows it in the
+component's log. None of them reads anything at import time (neutral).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from oservices_core import Component, Configuration, Restart, notify_ready
+
+
+class ObedientConfiguration(Configuration):
+    """A value the tests change to see which components a reload restarts."""
+
+    greeting: str = "hello"
+
+
+class ListenerConfiguration(Configuration):
+    """Where the listener listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+def _idle() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def _sleeper() -> int:
+    """Fork a process that only sleeps (in the caller's process group); its pid."""
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(3600)
+        os._exit(0)
+    return pid
+
+
+def run_obedient(configuration: ObedientConfiguration) -> None:
+    """Ready at once; dies on SIGTERM (the default disposition)."""
+    print(f"obedient: {configuration.greeting}", flush=True)
+    notify_ready()
+    _idle()
+
+
+def run_stubborn() -> None:
+    """Ignores SIGTERM: only SIGKILL after the grace period ends it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("stubborn: ready", flush=True)
+    _idle()
+
+
+def run_forker() -> None:
+    """Two children, each with a grandchild, all in its process group."""
+    for _ in range(2):
+        if os.fork() == 0:
+            _sleeper()
+            _idle()
+    notify_ready()
+    _idle()
+
+
+def run_escaper() -> None:
+    """A child that leaves the process group (setsid) and keeps standard output open."""
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:  # a grandchild in the new session, holding stdout too
+            _idle()
+        _idle()
+    notify_ready()
+    _idle()
+
+
+def run_early() -> int:
+    """Starts children, reports ready, then exits while they still run."""
+    for _ in range(2):
+        _sleeper()
+    notify_ready()
+    time.sleep(0.3)
+    print("early: leaving my children behind", flush=True)
+    return 0
+
+
+def run_crashloop() -> int:
+    """Fails at once, every time."""
+    print("crashloop: failing", file=sys.stderr, flush=True)
+    return 7
+
+
+def run_listener(configuration: ListenerConfiguration) -> None:
+    """Ready when its port accepts connections (no notify call)."""
+    import socket
+
+    with socket.create_server((configuration.host, configuration.port)) as server:
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+
+def run_handlers() -> int:
+    """Prints its signal dispositions: a component must find the defaults."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        handler = signal.getsignal(sig)
+        name = {signal.SIG_DFL: "default", signal.default_int_handler: "python"}.get(
+            handler, repr(handler)
+        )
+        print(f"{sig.name}={name}", flush=True)
+    return 0
+
+
+_FAST = Restart(backoff=0.05, backoff_max=0.2, max_failures=3, window=60)
+
+obedient = Component(
+    name="obedient", configuration=ObedientConfiguration, main=run_obedient, ready="notify"
+)
+dependent = Component(
+    name="dependent",
+    configuration=ObedientConfiguration,
+    main=run_obedient,
+    ready="notify",
+    depends_on=["obedient"],
+)
+stubborn = Component(
+    name="stubborn", main=run_stubborn, ready="log:stubborn: ready", stop_timeout=0.5
+)
+forker = Component(name="forker", main=run_forker, ready="notify")
+escaper = Component(name="escaper", main=run_escaper, ready="notify")
+early = Component(name="early", main=run_early, ready="notify", restart="on-failure")
+crashloop = Component(name="crashloop", main=run_crashloop, restart=_FAST)
+listener = Component(
+    name="listener", configuration=ListenerConfiguration, main=run_listener, ready="tcp"
+)
+execed = Component(
+    name="execed",
+    configuration=ObedientConfiguration,
+    main=run_obedient,
+    ready="notify",
+    spawn="exec",
+)
+handlers = Component(name="handlers", main=run_handlers, restart="never")
