@@ -398,7 +398,7 @@ def _literal(text: str) -> bool:
 
 def _key(key: str) -> str:
     plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS
-    return key if plain else json.dumps(key)
+    return key if plain else _quoted(key)
 
 
 def _scalar(value: Any) -> str:
@@ -408,4 +408,18 @@ def _scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    return _quoted(str(value))
+
+
+# YAML's printable characters (1.2, section 5.1) but its line breaks (NEL, U+2028 and
+# U+2029 in YAML 1.1): the others are written as escapes.
+_UNPRINTABLE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted scalar: JSON's escapes, which YAML shares, and ``\\uXXXX`` for the
+    characters YAML does not allow raw (JSON leaves DEL and C1 controls as they are)."""
+    escaped = json.dumps(text, ensure_ascii=False)
+    return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", escaped)

@@ -24,7 +24,7 @@ PLUGINS = (
 )
 
 FILES = {
-    "exp_demo.py": '''
+    "exp_demo.py": """
         import os
         import socket
         import subprocess
@@ -93,7 +93,7 @@ FILES = {
             restart=Restart(policy="never", stable_after=1),
         )
         shop = Service(name="exp-shop", components=[api, db], api=api)
-    ''',
+    """,
     "exp_demo-0.1.dist-info/METADATA": """
         Metadata-Version: 2.1
         Name: exp-demo

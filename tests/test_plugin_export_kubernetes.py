@@ -1,0 +1,124 @@
+"""The built-in ``kubernetes`` plugin: manifests ``kubernetes-validate --strict`` accepts."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from _export_demo import SECRET, Demo, make_demo
+
+from oservices_plugins.kubernetes import resource_name
+
+VALIDATE = shutil.which("kubernetes-validate", path=str(Path(sys.executable).parent))
+ENV = {
+    "OSERVICES_KUBERNETES__IMAGE": "registry.example/shop:1.0",
+    "OSERVICES_EXP_WORKER__TOKEN": SECRET,
+}
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Demo:
+    demo = make_demo(tmp_path)
+    demo.system()
+    demo.build("kubernetes", env=ENV)
+    return demo
+
+
+def manifests(demo: Demo) -> dict[str, dict[str, Any]]:
+    folder = demo.output / "kubernetes"
+    return {path.name: yaml.safe_load(path.read_text()) for path in sorted(folder.iterdir())}
+
+
+def validate(*paths: Path) -> subprocess.CompletedProcess[str]:
+    assert VALIDATE is not None
+    command = [VALIDATE, "--strict", *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+
+
+@pytest.mark.skipif(VALIDATE is None, reason="kubernetes-validate is not installed here")
+def test_kubernetes_validate_accepts_the_manifests(demo: Demo) -> None:
+    paths = sorted((demo.output / "kubernetes").iterdir())
+    assert [path.name for path in paths] == [
+        "configmap.yaml",
+        "deployment-exp-api.yaml",
+        "deployment-exp-db.yaml",
+        "deployment-exp-worker.yaml",
+        "secret.yaml",
+        "service-exp-shop.yaml",
+    ]
+    result = validate(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # --strict refuses a field Kubernetes does not know: the check is not a formality.
+    broken = demo.home / "broken.yaml"
+    broken.write_text(paths[1].read_text().replace("terminationGracePeriodSeconds", "graceSeconds"))
+    assert validate(broken).returncode != 0
+
+
+def test_secrets_go_in_the_secret_only(demo: Demo) -> None:
+    found = manifests(demo)
+    secret = demo.output / "kubernetes" / "secret.yaml"
+    assert found["secret.yaml"]["stringData"] == {"OSERVICES_EXP_WORKER__TOKEN": SECRET}
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    for name in found:
+        if name != "secret.yaml":
+            assert SECRET not in (demo.output / "kubernetes" / name).read_text()
+    toml = found["configmap.yaml"]["data"]["exp-worker.toml"]
+    assert "set OSERVICES_EXP_WORKER__TOKEN" in toml  # left out, and said where it comes from
+    containers = {
+        name: manifest["spec"]["template"]["spec"]["containers"][0]
+        for name, manifest in found.items()
+        if manifest["kind"] == "Deployment"
+    }
+    references = {
+        name: [e["name"] for e in container["env"] if "valueFrom" in e]
+        for name, container in containers.items()
+    }
+    assert references == {
+        "deployment-exp-api.yaml": [],
+        "deployment-exp-db.yaml": [],
+        "deployment-exp-worker.yaml": ["OSERVICES_EXP_WORKER__TOKEN"],
+    }
+
+
+def test_deployments_and_services_map_the_components(demo: Demo) -> None:
+    found = manifests(demo)
+    db = found["deployment-exp-db.yaml"]["spec"]["template"]["spec"]
+    worker = found["deployment-exp-worker.yaml"]["spec"]["template"]["spec"]
+    port = db["containers"][0]["ports"][0]["containerPort"]
+    probe = {"tcpSocket": {"port": port}}
+    assert db["containers"][0]["readinessProbe"]["tcpSocket"] == probe["tcpSocket"]
+    assert db["containers"][0]["livenessProbe"]["tcpSocket"] == probe["tcpSocket"]
+    assert db["containers"][0]["startupProbe"]["failureThreshold"] == 30  # 60 s, every 2 s
+    assert (db["terminationGracePeriodSeconds"], worker["terminationGracePeriodSeconds"]) == (4, 3)
+    assert worker["containers"][0]["lifecycle"] == {"stopSignal": "SIGINT"}
+    assert "readinessProbe" not in worker["containers"][0]  # a log line cannot be probed
+    assert worker["containers"][0]["command"] == ["oservices", "run", "exp-worker"]
+    mount = worker["containers"][0]["volumeMounts"][0]
+    assert (mount["mountPath"], worker["volumes"][0]["configMap"]["name"]) == (
+        "/srv/oservices/config",
+        "shop-config",
+    )
+    service = found["service-exp-shop.yaml"]
+    api = found["deployment-exp-api.yaml"]
+    assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
+    api_port = api["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    assert service["spec"]["ports"][0]["port"] == api_port
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("shop-api", "shop-api"),
+        ("shop_api.v2", "shop-api-v2"),
+        ("2fa", "c-2fa"),
+        ("x" * 70, "x" * 63),
+    ],
+)
+def test_resource_names_are_dns_labels(name: str, expected: str) -> None:
+    assert resource_name(name) == expected
