@@ -22,8 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from oservices_core import _procutil
 from oservices_core._errors import ConfigurationError, OservicesError, Problem
@@ -34,14 +33,16 @@ from oservices_core._notify import NotifyListener
 from oservices_core._template import INSTANCE_VARIABLE
 
 if TYPE_CHECKING:
+    from oservices_core._control import ControlServer
     from oservices_core._settings import Settings
     from oservices_core._system import System
 
-__all__ = ["Administrator", "start_order"]
+__all__ = ["Administrator", "check_readiness", "start_order"]
 
 _GROUP_POLL = 0.005
 _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 Event = Callable[[str, str], None]
+T = TypeVar("T")
 
 
 def start_order(system: System) -> list[str]:
@@ -78,6 +79,28 @@ def start_order(system: System) -> list[str]:
     return order
 
 
+def check_readiness(system: System) -> None:
+    """A ``tcp:FIELD`` readiness must name a field of the component's configuration."""
+    problems = []
+    for component in system.components.values():
+        ready = component.ready
+        if ready.kind != "tcp" or ready.target.isdigit():
+            continue
+        fields = component.configuration.model_fields if component.configuration else {}
+        if ready.target not in fields:
+            problems.append(
+                Problem(
+                    f"component {component.name!r} declaration",
+                    "ready",
+                    f"a port field of its configuration ({', '.join(fields) or 'it has none'})",
+                    repr(str(ready)),
+                    hint="name the field ('tcp:FIELD') or the port ('tcp:8000')",
+                )
+            )
+    if problems:
+        raise ConfigurationError(problems)
+
+
 @final
 class Administrator:
     """Runs the components of a system in processes, and keeps them running.
@@ -101,6 +124,7 @@ class Administrator:
         self.system = system
         self.settings = settings or active_settings()
         self.order = start_order(system)
+        check_readiness(system)
         self.instances = {name: Instance(system.components[name]) for name in self.order}
         self.on_event = on_event
         self.control = control
@@ -109,7 +133,7 @@ class Administrator:
         self._template: subprocess.Popen[bytes] | None = None
         self._tsock: socket.socket | None = None
         self._notify: NotifyListener | None = None
-        self._control_sock: socket.socket | None = None
+        self._control: ControlServer | None = None
         self._lock_fd: int | None = None
         self._by_spawn: dict[int, Instance] = {}
         self._by_pid: dict[int, Instance] = {}
@@ -139,9 +163,7 @@ class Administrator:
             statuses = {s.name: s for s in self.status()}
             fatal = [s for n in wanted if (s := statuses[n]).state in ("FATAL", "EXITED")]
             if fatal:
-                raise OservicesError(
-                    "; ".join(f"{s.name} is {s.state}: {s.reason}" for s in fatal)
-                )
+                raise OservicesError("; ".join(f"{s.name} is {s.state}: {s.reason}" for s in fatal))
             if all(statuses[n].healthy for n in wanted):
                 return
             if time.monotonic() > deadline:
@@ -158,7 +180,7 @@ class Administrator:
         if self._finished.done():
             return
         if name is None:
-            self._loop.submit(self.shutdown)
+            self._loop.submit(self._shutdown)
             self._finished.result(timeout)
         else:
             self._call(lambda: self._stop(self._instance(name))).result(timeout)
@@ -169,7 +191,7 @@ class Administrator:
         self._call(lambda: self._want(self._instance(name)))
 
     def reload(self, settings: Settings | None = None) -> list[str]:
-        """Reload settings and configurations; restart the components whose configuration changed."""
+        """Reload settings and configurations; restart the components whose own changed."""
         return self._call(lambda: self._reload(settings))
 
     def run(self) -> int:
@@ -194,7 +216,7 @@ class Administrator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _call(self, call: Callable[[], Any]) -> Any:
+    def _call(self, call: Callable[[], T]) -> T:
         if self._loop.thread is not None and self._loop.thread.ident == _thread_id():
             return call()
         return self._loop.submit(call).result()
@@ -204,7 +226,9 @@ class Administrator:
             return self.instances[name]
         except KeyError:
             known = ", ".join(self.instances)
-            raise OservicesError(f"no component {name!r} under this Administrator ({known})") from None
+            raise OservicesError(
+                f"no component {name!r} under this Administrator ({known})"
+            ) from None
 
     # Opening and closing -----------------------------------------------------
 
@@ -212,17 +236,17 @@ class Administrator:
         run_dir = self.settings.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.control:
-            self._lock_fd = _lock(run_dir)
+            from oservices_core._control import lock
+
+            self._lock_fd = lock(run_dir)
         self._env = {**os.environ, **self.settings.environ()}
         self._start_template()
         self._notify = NotifyListener(self.token)
         self._loop.add_reader(self._notify.sock, self._on_notify)
         if self.control:
-            from oservices_core._control import bind, socket_path
+            from oservices_core._control import ControlServer
 
-            self._control_sock = bind(socket_path(run_dir))
-            self._loop.add_reader(self._control_sock, self._on_connection)
-            _write_pid(run_dir)
+            self._control = ControlServer(self._loop, run_dir, set(self.instances), self._dispatch)
 
     def _start_template(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -267,14 +291,9 @@ class Administrator:
         if self._template is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._template.wait(5)
-        for closing in (self._notify, self._control_sock):
+        for closing in (self._notify, self._control):
             if closing is not None:
                 closing.close()
-        if self.control:
-            from oservices_core._control import socket_path
-
-            socket_path(self.settings.run_dir).unlink(missing_ok=True)
-            (self.settings.run_dir / "oservices.pid").unlink(missing_ok=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -314,6 +333,12 @@ class Administrator:
     def _spawn(self, instance: Instance) -> None:
         assert self._tsock is not None
         assert self._notify is not None
+        try:
+            instance.fingerprint = self._fingerprint(instance)
+            instance.address = self._tcp_address(instance)
+        except OservicesError as exc:
+            self._settle(instance, "FATAL", f"configuration: {exc}")
+            return
         self._spawns += 1
         instance.spawn_id = self._spawns
         self._by_spawn[self._spawns] = instance
@@ -334,7 +359,6 @@ class Administrator:
         instance.ready = False
         instance.reason = ""
         instance.started = time.monotonic()
-        instance.fingerprint = self._fingerprint(instance)
         self._set_timer(instance, instance.component.start_timeout, self._start_timed_out)
         self._event(instance.name, "starting")
 
@@ -385,7 +409,7 @@ class Administrator:
             instance.timer = None
             if instance.state != "STARTING":
                 return
-            if _connects(*self._tcp_address(instance)):
+            if instance.address is not None and _connects(*instance.address):
                 self._became_ready(instance)
             else:
                 self._probe(instance, min(delay * 2, _PROBE_MAX))
@@ -393,7 +417,9 @@ class Administrator:
         self._loop.cancel(instance.timer)
         instance.timer = self._loop.call_later(delay, probe)
 
-    def _tcp_address(self, instance: Instance) -> tuple[str, int]:
+    def _tcp_address(self, instance: Instance) -> tuple[str, int] | None:
+        if instance.component.ready.kind != "tcp":
+            return None
         target = instance.component.ready.target
         if target.isdigit():
             return "127.0.0.1", int(target)
@@ -470,7 +496,9 @@ class Administrator:
         self._by_spawn.pop(spawn_id, None)
         if pid is not None:
             self._by_pid.pop(pid, None)
-            self._hook("component_exited", component=instance.component, pid=pid, returncode=returncode)
+            self._hook(
+                "component_exited", component=instance.component, pid=pid, returncode=returncode
+            )
         if spawn_id != instance.spawn_id:
             return
         self._loop.cancel(instance.timer)
@@ -508,6 +536,9 @@ class Administrator:
         now = time.monotonic()
         if now - instance.started >= policy.stable_after:
             instance.failures.clear()
+            instance.quick = 0
+        else:
+            instance.quick += 1  # even a clean exit backs off when it comes this soon
         if not policy.succeeded(returncode) or instance.reason.startswith("not ready"):
             instance.failures.append(now)
         while instance.failures and now - instance.failures[0] > policy.window:
@@ -521,7 +552,7 @@ class Administrator:
             )
             self._settle(instance, "FATAL", reason)
         else:
-            delay = policy.delay(len(instance.failures))
+            delay = policy.delay(max(len(instance.failures), instance.quick))
             instance.state = "BACKOFF"
             instance.reason = f"restarting in {delay:g}s after {describe_exit(returncode)}"
             instance.restarts += 1
@@ -581,7 +612,7 @@ class Administrator:
         if instance.pgid is not None:
             _procutil.kill_group(instance.pgid, sig)
 
-    def shutdown(self) -> None:
+    def _shutdown(self) -> None:
         """Stop every component in reverse dependency order, then end the loop."""
         if not self._shutting_down:
             self._shutting_down = True
@@ -614,46 +645,51 @@ class Administrator:
         while self._signals:
             sig = self._signals.pop(0)
             if sig == signal.SIGHUP:
-                self._reload(None)
+                with contextlib.suppress(OservicesError):  # reported by _reload; keep running
+                    self._reload(None)
             elif sig == signal.SIGINT and self._shutting_down:
                 self._event("administrator", "second interrupt: SIGKILL to every component")
                 self._kill_everything()
             else:
-                self.shutdown()
+                self._shutdown()
 
     # Reloading ---------------------------------------------------------------
 
     def _reload(self, settings: Settings | None) -> list[str]:
         from oservices_core._settings import load_settings
 
-        try:
-            self.settings = settings or load_settings()
+        try:  # everything is read before anything changes: a bad file keeps the old state
+            new = settings or load_settings()
+            running = [i for i in self.instances.values() if i.state in ("STARTING", "RUNNING")]
+            changed = [i.name for i in running if self._fingerprint(i, new) != i.fingerprint]
         except OservicesError as exc:
-            self._event("administrator", f"reload refused, settings kept: {exc}")
+            self._event("administrator", f"reload refused, nothing changed: {exc}")
             raise
+        self.settings = new
         self._env = {**os.environ, **self.settings.environ()}
         assert self._tsock is not None
         self._tsock.send(json.dumps({"op": "reload", "env": self._env}).encode())
-        changed = [
-            i.name
-            for i in self.instances.values()
-            if i.state in ("STARTING", "RUNNING") and self._fingerprint(i) != i.fingerprint
-        ]
         self._event("administrator", f"reloaded; restarting {', '.join(changed) or 'nothing'}")
         for name in changed:
             instance = self.instances[name]
-            self._stop(instance).add_done_callback(lambda _, i=instance: self._loop.submit(lambda: self._want(i)))
+            self._stop(instance).add_done_callback(self._start_again(instance))
         return changed
 
-    def _configuration(self, instance: Instance) -> Any:
+    def _start_again(self, instance: Instance) -> Callable[[Future[None]], None]:
+        def start(_: Future[None]) -> None:
+            self._want(instance)
+
+        return start
+
+    def _configuration(self, instance: Instance, settings: Settings | None = None) -> Any:
         configuration = instance.component.configuration
         if configuration is None:
             return None
-        resolver = self.system.resolver(self.settings)
+        resolver = self.system.resolver(settings or self.settings)
         return resolver.resolve(configuration, instance.name).value
 
-    def _fingerprint(self, instance: Instance) -> str:
-        configuration = self._configuration(instance)
+    def _fingerprint(self, instance: Instance, settings: Settings | None = None) -> str:
+        configuration = self._configuration(instance, settings)
         if configuration is None:
             return ""
         dumped = configuration.model_dump(mode="python")
@@ -662,45 +698,19 @@ class Administrator:
 
     # The control socket ------------------------------------------------------
 
-    def _on_connection(self) -> None:
-        assert self._control_sock is not None
-        try:
-            connection, _ = self._control_sock.accept()
-        except BlockingIOError:
-            return
-        connection.settimeout(2)
-        try:
-            line = _read_request(connection)
-            self._answer(connection, line)
-        except OSError:
-            connection.close()
+    def _dispatch(
+        self, command: str, name: str | None, reply: Callable[[dict[str, Any]], None]
+    ) -> None:
+        def ok(result: Any = None) -> None:
+            reply({"ok": True, "result": result})
 
-    def _answer(self, connection: socket.socket, line: bytes) -> None:
-        from oservices_core._control import parse_request
-
-        def reply(body: dict[str, Any]) -> None:
-            with contextlib.suppress(OSError), connection:
-                connection.sendall(json.dumps(body).encode() + b"\n")
-
-        try:
-            request = parse_request(line, set(self.instances))
-        except ValueError as exc:
-            reply({"ok": False, "error": str(exc)})
-            return
-        try:
-            self._dispatch(request.command, request.name, reply)
-        except OservicesError as exc:
-            reply({"ok": False, "error": str(exc)})
-
-    def _dispatch(self, command: str, name: str | None, reply: Callable[[dict[str, Any]], None]) -> None:
-        ok: Callable[[Any], None] = lambda result=None: reply({"ok": True, "result": result})  # noqa: E731
         if command == "status":
             ok([i.status().as_dict() for i in self.instances.values()])
         elif command == "reload":
             ok(self._reload(None))
         elif command == "stop" and name is None:
             ok("stopping")
-            self.shutdown()
+            self._shutdown()
         elif command == "stop":
             self._stop(self._instance(str(name))).add_done_callback(lambda _: ok(None))
         elif command == "start":
@@ -717,7 +727,9 @@ class Administrator:
 
     # Plumbing ----------------------------------------------------------------
 
-    def _set_timer(self, instance: Instance, delay: float, handler: Callable[[Instance], None]) -> None:
+    def _set_timer(
+        self, instance: Instance, delay: float, handler: Callable[[Instance], None]
+    ) -> None:
         self._loop.cancel(instance.timer)
         instance.timer = self._loop.call_later(delay, lambda: handler(instance))
 
@@ -731,40 +743,6 @@ class Administrator:
     def _event(self, name: str, message: str) -> None:
         if self.on_event is not None:
             self.on_event(name, message)
-
-
-def _lock(run_dir: Any) -> int:
-    import fcntl
-
-    fd = os.open(run_dir / "oservices.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        pid = (run_dir / "oservices.pid").read_text(encoding="ascii").strip() or "?"
-        raise OservicesError(
-            f"an Administrator already runs for {run_dir} (pid {pid}); "
-            "use 'oservices status', or 'oservices stop' first"
-        ) from None
-    return fd
-
-
-def _write_pid(run_dir: Any) -> None:
-    from oservices_core._atomic import write_atomic
-
-    write_atomic(run_dir / "oservices.pid", f"{os.getpid()}\n".encode())
-
-
-def _read_request(connection: socket.socket) -> bytes:
-    from oservices_core._control import MAX_REQUEST
-
-    data = b""
-    while b"\n" not in data and len(data) <= MAX_REQUEST:
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data.split(b"\n", 1)[0]
 
 
 def _connects(host: str, port: int) -> bool:

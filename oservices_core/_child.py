@@ -42,8 +42,6 @@ def run_component(system: System, name: str, settings: Settings) -> int:
     main = component.load_main()
     context, _ = run_workflow(narrowed(system, name), ("setup",), settings=settings, out=sys.stderr)
     with settings.activate():
-        if component.configuration is None:
-            result = main()
-        else:
-            result = main(context.configurations[name])
+        configured = component.configuration is not None
+        result = main(context.configurations[name]) if configured else main()
     return result if isinstance(result, int) and not isinstance(result, bool) else 0

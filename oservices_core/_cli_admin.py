@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["add_parsers"]
 
 EXIT_NOT_READY = 3
+# Not a valid component name, so no component's log can take it.
+ADMINISTRATOR_LOG = "_administrator.log"
 
 
 def add_parsers(commands: Any) -> None:
@@ -54,6 +56,7 @@ def up_command(args: argparse.Namespace) -> int:
     from oservices_core._settings import active_settings
 
     settings = active_settings()
+    _refuse_a_second(settings.run_dir)
     if args.detach:
         return _detach(args, settings.run_dir, settings.log_dir)
     system = _prepare(args.system)
@@ -61,6 +64,14 @@ def up_command(args: argparse.Namespace) -> int:
 
     administrator = Administrator(system, settings=settings, on_event=_print_event)
     return administrator.run()
+
+
+def _refuse_a_second(run_dir: Path) -> None:
+    """Fail before building when an Administrator already uses this run directory."""
+    from oservices_core._control import lock
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.close(lock(run_dir))  # taken for good by the Administrator itself
 
 
 def _prepare(system_file: str | None) -> Any:
@@ -82,26 +93,25 @@ def _print_event(name: str, message: str) -> None:
 
 
 def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
-    from oservices_core._control import AdministratorNotRunning, request
+    from oservices_core._control import NotRunningError, request
     from oservices_core._errors import OservicesError
 
     log_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "oservices_core", "up"]
     if args.system:
         command.append(os.path.abspath(args.system))
-    with (log_dir / "oservices.log").open("ab") as log:
+    with (log_dir / ADMINISTRATOR_LOG).open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise OservicesError(
-                f"the Administrator exited with {process.returncode}; see {log_dir / 'oservices.log'}"
-            )
+            where = log_dir / ADMINISTRATOR_LOG
+            raise OservicesError(f"the Administrator exited with {process.returncode}; see {where}")
         try:
             statuses = request(run_dir, "status")
-        except AdministratorNotRunning:
+        except NotRunningError:
             statuses = None
         if statuses and all(s["state"] == "RUNNING" and s["ready"] for s in statuses):
             print(f"oservices: Administrator running, pid {process.pid}; 'oservices stop' stops it")
@@ -127,11 +137,27 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def _print_table(statuses: list[dict[str, Any]]) -> None:
-    rows = [("COMPONENT", "STATE", "READY", "PID", "PGID", "UPTIME", "RESTARTS", "LAST EXIT", "CPU%", "MEMORY", "REASON")]
+    rows: list[tuple[str, ...]] = [
+        (
+            "COMPONENT",
+            "STATE",
+            "READY",
+            "PID",
+            "PGID",
+            "UPTIME",
+            "RESTARTS",
+            "LAST EXIT",
+            "CPU%",
+            "MEMORY",
+            "REASON",
+        )
+    ]
     rows += [_row(s) for s in statuses]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _row(s: dict[str, Any]) -> tuple[str, ...]:
@@ -156,7 +182,7 @@ def _row(s: dict[str, Any]) -> tuple[str, ...]:
 
 def stop_command(args: argparse.Namespace) -> int:
     """Stop one component; or every component, and then the Administrator exits."""
-    from oservices_core._control import request
+    from oservices_core._control import request, running_pid
     from oservices_core._settings import active_settings
 
     run_dir = active_settings().run_dir
@@ -164,7 +190,7 @@ def stop_command(args: argparse.Namespace) -> int:
         request(run_dir, "stop", args.name)
         print(f"oservices: {args.name} stopped")
         return 0
-    pid = _pid(run_dir)
+    pid = running_pid(run_dir)
     request(run_dir, "stop")
     while pid is not None and _alive(pid):
         time.sleep(0.02)
@@ -191,9 +217,10 @@ def logs_command(args: argparse.Namespace) -> int:
     path = log_path(active_settings().log_dir, args.name)
     if not path.exists() and not args.follow:
         raise OservicesError(f"no output recorded for {args.name!r} (no file {path})")
-    write_out(tail(path, args.lines))
+    data, offset = tail(path, args.lines)
+    write_out(data)
     if args.follow:
-        for data in follow(path):
+        for data in follow(path, offset=offset):
             write_out(data)
     return 0
 
@@ -209,15 +236,10 @@ def run_command(args: argparse.Namespace) -> int:
         from oservices_core._errors import ConfigurationError
         from oservices_core._registry import unknown_name
 
-        raise ConfigurationError(unknown_name("component", args.name, system.components, "command line"))
+        raise ConfigurationError(
+            unknown_name("component", args.name, system.components, "command line")
+        )
     return run_component(system, args.name, active_settings())
-
-
-def _pid(run_dir: Path) -> int | None:
-    try:
-        return int((run_dir / "oservices.pid").read_text(encoding="ascii"))
-    except (OSError, ValueError):
-        return None
 
 
 def _alive(pid: int) -> bool:

@@ -8,20 +8,24 @@ carries on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, final
 
 from oservices_core._errors import OservicesError
 from oservices_core._procutil import connect_unix, unix_address
 
 __all__ = [
     "COMMANDS",
-    "AdministratorNotRunning",
+    "ControlServer",
+    "NotRunningError",
     "Request",
     "bind",
+    "lock",
     "parse_request",
     "request",
     "socket_path",
@@ -30,9 +34,16 @@ __all__ = [
 COMMANDS = frozenset({"status", "stop", "start", "restart", "reload"})
 _NEEDS_NAME = frozenset({"start", "restart"})
 MAX_REQUEST = 64 * 1024
+_IDLE_SECONDS = 5.0
+
+if TYPE_CHECKING:
+    from oservices_core._loop import Loop
+
+Reply = Callable[[dict[str, Any]], None]
+Dispatch = Callable[[str, "str | None", Reply], None]
 
 
-class AdministratorNotRunning(OservicesError):
+class NotRunningError(OservicesError):
     """No Administrator answers on the control socket."""
 
 
@@ -99,7 +110,7 @@ def request(run_dir: Path, command: str, name: str | None = None, timeout: float
     try:
         sock = connect_unix(path, timeout)
     except (FileNotFoundError, ConnectionRefusedError):
-        raise AdministratorNotRunning(
+        raise NotRunningError(
             f"no Administrator is running for {run_dir} (no answer on {path}); "
             "start one with 'oservices up'"
         ) from None
@@ -125,3 +136,93 @@ def _read_line(sock: socket.socket) -> bytes:
         if chunk.endswith(b"\n"):
             break
     return b"".join(chunks)
+
+
+def lock(run_dir: Path) -> int:
+    """Hold the run directory's lock for this process's life; refuse a second Administrator."""
+    import fcntl
+
+    fd = os.open(run_dir / "oservices.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OservicesError(
+            f"an Administrator already runs for {run_dir} (pid {running_pid(run_dir) or '?'}); "
+            "use 'oservices status', or 'oservices stop' first"
+        ) from None
+    return fd
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """The pid the running Administrator wrote, if any."""
+    try:
+        return int((run_dir / "oservices.pid").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return None
+
+
+@final
+class ControlServer:
+    """The Administrator's end: reads requests without blocking its loop, answers each."""
+
+    def __init__(self, loop: Loop, run_dir: Path, names: set[str], dispatch: Dispatch) -> None:
+        from oservices_core._atomic import write_atomic
+
+        self.loop = loop
+        self.run_dir = run_dir
+        self.names = names
+        self.dispatch = dispatch
+        self.sock = bind(socket_path(run_dir))
+        loop.add_reader(self.sock, self._accept)
+        write_atomic(run_dir / "oservices.pid", f"{os.getpid()}\n".encode())
+
+    def close(self) -> None:
+        """Stop listening; remove the socket and the pid file."""
+        self.loop.remove_reader(self.sock)
+        self.sock.close()
+        socket_path(self.run_dir).unlink(missing_ok=True)
+        (self.run_dir / "oservices.pid").unlink(missing_ok=True)
+
+    def _accept(self) -> None:
+        try:
+            connection, _ = self.sock.accept()
+        except BlockingIOError:
+            return
+        connection.setblocking(False)
+        received = bytearray()
+
+        def give_up() -> None:  # a client that never finishes its line
+            self.loop.remove_reader(connection)
+            connection.close()
+
+        timer = self.loop.call_later(_IDLE_SECONDS, give_up)
+
+        def read() -> None:
+            try:
+                chunk = connection.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            received.extend(chunk)
+            if chunk and b"\n" not in chunk and len(received) <= MAX_REQUEST:
+                return
+            self.loop.remove_reader(connection)
+            self.loop.cancel(timer)
+            connection.setblocking(True)
+            connection.settimeout(2)
+            self._answer(connection, bytes(received).split(b"\n", 1)[0])
+
+        self.loop.add_reader(connection, read)
+
+    def _answer(self, connection: socket.socket, line: bytes) -> None:
+        def reply(body: dict[str, Any]) -> None:
+            with contextlib.suppress(OSError), connection:
+                connection.sendall(json.dumps(body).encode() + b"\n")
+
+        try:
+            request = parse_request(line, self.names)
+            self.dispatch(request.command, request.name, reply)
+        except (ValueError, OservicesError) as exc:
+            reply({"ok": False, "error": str(exc)})

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ComponentStatus", "Instance", "State", "describe_exit"]
 
-State = Literal["STOPPED", "WAITING", "STARTING", "RUNNING", "STOPPING", "BACKOFF", "EXITED", "FATAL"]
+State = Literal[
+    "STOPPED", "WAITING", "STARTING", "RUNNING", "STOPPING", "BACKOFF", "EXITED", "FATAL"
+]
 TERMINAL = frozenset({"STOPPED", "EXITED", "FATAL"})
 
 
@@ -69,6 +71,8 @@ class Instance:
         self.started = 0.0
         self.restarts = 0
         self.failures: deque[float] = deque()
+        self.quick = 0  # exits in a row that came before the run was stable
+        self.address: tuple[str, int] | None = None  # where a "tcp" readiness probe connects
         self.last_exit: int | None = None
         self.reason = ""
         self.timer: int | None = None  # the one pending timer: start, stop, backoff or probe

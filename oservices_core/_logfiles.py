@@ -70,35 +70,36 @@ class RotatingLog:
         self._open()
 
 
-def tail(path: Path, lines: int) -> bytes:
-    """The last ``lines`` lines of a file (all of it when ``lines`` is negative)."""
+def tail(path: Path, lines: int) -> tuple[bytes, int]:
+    """The last ``lines`` lines of a file (all when negative), and where they end."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return b""
+        return b"", 0
     if lines < 0:
-        return data
+        return data, len(data)
     kept = data.splitlines(keepends=True)
-    return b"".join(kept[-lines:]) if lines else b""
+    return (b"".join(kept[-lines:]) if lines else b""), len(data)
 
 
 def follow(
     path: Path,
     *,
+    offset: int = 0,
     interval: float = 0.2,
     running: Callable[[], bool] = lambda: True,
 ) -> Iterator[bytes]:
-    """New data of ``path`` as it is written, across rotations, while ``running()``."""
+    """Data of ``path`` from ``offset`` on, as it is written, across rotations."""
     file: BinaryIO | None = None
     inode = None
-    first = True  # only the file there at the start is followed from its end
+    first = True  # only the file there at the start is read from ``offset``
     try:
         while running():
             if file is None or _rotated(path, inode):
                 if file is not None:
                     yield file.read()  # what was written before the rotation
                     file.close()
-                file, inode = _reopen(path, at_end=first)
+                file, inode = _reopen(path, offset if first else 0)
                 first = False
             data = file.read() if file is not None else b""
             if data:
@@ -110,13 +111,13 @@ def follow(
             file.close()
 
 
-def _reopen(path: Path, *, at_end: bool) -> tuple[BinaryIO | None, int | None]:
+def _reopen(path: Path, offset: int) -> tuple[BinaryIO | None, int | None]:
     try:
         file = path.open("rb")
     except FileNotFoundError:
         return None, None
-    if at_end:
-        file.seek(0, os.SEEK_END)
+    size = os.fstat(file.fileno()).st_size
+    file.seek(offset if offset <= size else 0)  # smaller: rotated meanwhile, read it all
     return file, os.fstat(file.fileno()).st_ino
 
 

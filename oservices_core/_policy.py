@@ -99,7 +99,9 @@ class Readiness:
                 return cls("log", target, re.compile(target))
             except re.error as exc:
                 _invalid("ready", "a valid regular expression", f"{target!r} ({exc})", where)
-        _invalid("ready", "'notify', 'tcp', 'tcp:FIELD', 'tcp:PORT' or 'log:REGEX'", repr(text), where)
+        _invalid(
+            "ready", "'notify', 'tcp', 'tcp:FIELD', 'tcp:PORT' or 'log:REGEX'", repr(text), where
+        )
         raise AssertionError  # pragma: no cover - _invalid raises
 
     def __str__(self) -> str:

@@ -51,6 +51,7 @@ class _Template:
         self.sock = sock
         self.system_file = system_file
         self.leaders: dict[int, tuple[int, str]] = {}  # pid -> (id, instance token)
+        self.dying: dict[str, tuple[int, float]] = {}  # token -> (pgid, sweep until)
         self.wake_r, self.wake_w = os.pipe()
         self.settings: Settings | None = None
         self.system: System | None = None
@@ -101,7 +102,7 @@ class _Template:
             code = self._run(request)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - whatever ends the component is its exit
             traceback.print_exc()
         finally:
             with contextlib.suppress(Exception):
@@ -130,7 +131,7 @@ class _Template:
             argv = [sys.executable, "-m", "oservices_core", "run", name]
             if self.system_file:
                 argv += ["--system", self.system_file]
-            os.execve(sys.executable, argv, env)
+            os.execve(sys.executable, argv, env)  # noqa: S606 - our own interpreter, no shell
         from oservices_core._child import run_component
 
         assert self.system is not None
@@ -159,6 +160,9 @@ class _Template:
         # the group but was re-parented here (this process is a subreaper).
         _procutil.kill_group(pid, signal.SIGKILL)
         self._sweep(leader[1])
+        # A descendant that escaped through a process still dying is re-parented
+        # here only once that one is gone: sweep again until the group is.
+        self.dying[leader[1]] = (pid, time.monotonic() + _KEEPER_SECONDS)
         self.send({"event": "exited", "id": leader[0], "pid": pid, "returncode": returncode})
 
     def _sweep(self, token: str | None) -> int:
@@ -197,7 +201,7 @@ class _Template:
         selector.register(self.sock, selectors.EVENT_READ, "socket")
         selector.register(self.wake_r, selectors.EVENT_READ, "signal")
         while True:
-            for key, _ in selector.select():
+            for key, _ in selector.select(0.02 if self.dying else None):
                 if key.data == "signal":
                     os.read(self.wake_r, 4096)
                     self.reap()
@@ -205,6 +209,14 @@ class _Template:
                     selector.close()
                     self.keep()
                     return
+            self._sweep_dying()
+
+    def _sweep_dying(self) -> None:
+        now = time.monotonic()
+        for token, (pgid, until) in list(self.dying.items()):
+            self.reap()
+            if not self._sweep(token) and (not _procutil.group_alive(pgid) or now > until):
+                del self.dying[token]
 
     def _receive(self) -> bool:
         try:

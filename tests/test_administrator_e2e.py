@@ -22,11 +22,10 @@ from typing import Any
 
 import psutil
 import pytest
-
-from tests._run import environ, oservices_in
+from _run import environ, oservices_in
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
-TOKEN = "OSERVICES_TEST_TOKEN"
+TOKEN = "OSERVICES_TEST_TOKEN"  # noqa: S105 - a variable name, not a password
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -275,14 +274,22 @@ def test_tcp_readiness_and_a_plain_exec(up: Callable[..., Up]) -> None:
     assert "run" in execed.cmdline(), "spawn='exec' runs a fresh interpreter"
 
 
-def test_control_socket_refuses_bad_requests_and_carries_on(up: Callable[..., Up], home: Path) -> None:
+def test_control_socket_refuses_bad_requests_and_carries_on(
+    up: Callable[..., Up], home: Path
+) -> None:
     system = up(["obedient"])
     system.wait_healthy()
     path = home / "run" / "oservices.sock"
     assert path.stat().st_mode & 0o777 == 0o600
     assert (home / "run").stat().st_mode & 0o777 == 0o700
-    for bad in (b"not json\n", b'{"command": "explode"}\n', b'{"command": "restart"}\n',
-                b'{"command": "stop", "name": "nobody"}\n', b'{"command": "status", "x": 1}\n', b"[]\n"):
+    for bad in (
+        b"not json\n",
+        b'{"command": "explode"}\n',
+        b'{"command": "restart"}\n',
+        b'{"command": "stop", "name": "nobody"}\n',
+        b'{"command": "status", "x": 1}\n',
+        b"[]\n",
+    ):
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(str(path))
             client.sendall(bad)
