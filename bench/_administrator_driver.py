@@ -32,6 +32,21 @@ from oservices_core import (
 
 READY_TIMEOUT = 120.0
 SETTLE = 2.0  # seconds after ready before the idle window: startup work is not idle work
+# Events every start or stop sends; any other one (a timeout, a restart...) is reported.
+ROUTINE = {"start": ("starting", "started, pid", "ready"),
+           "stop": ("stopping", "exited with", "stopped")}
+
+
+class _Events:
+    """The Administrator's events that a clean start, then stop, would not send."""
+
+    def __init__(self) -> None:
+        self.phase = "start"
+        self.incidents: list[str] = []
+
+    def __call__(self, name: str, message: str) -> None:
+        if not message.startswith(ROUTINE[self.phase]):
+            self.incidents.append(f"{self.phase}: {name}: {message}")
 
 
 def main(argv: list[str]) -> int:
@@ -45,20 +60,23 @@ def main(argv: list[str]) -> int:
 
 
 def _cycle(system: System, settings: Settings) -> dict[str, Any]:
+    events = _Events()
     started = time.perf_counter()
-    administrator = Administrator(system, settings=settings)
+    administrator = Administrator(system, settings=settings, on_event=events)
     administrator.start()
     administrator.wait_ready(timeout=READY_TIMEOUT)
     ready = time.perf_counter()
     count = _ready(administrator)  # checked between the timed parts
+    events.phase = "stop"
     stopping = time.perf_counter()
     administrator.stop()
     stopped = time.perf_counter()
-    return {"start_s": ready - started, "stop_s": stopped - stopping, "ready": count}
+    return {"start_s": ready - started, "stop_s": stopped - stopping, "ready": count,
+            "incidents": events.incidents}
 
 
 def _idle(system: System, settings: Settings, window: float) -> dict[str, Any]:
-    administrator = Administrator(system, settings=settings)
+    administrator = Administrator(system, settings=settings, on_event=_Events())
     administrator.start()
     try:
         administrator.wait_ready(timeout=READY_TIMEOUT)

@@ -151,6 +151,7 @@ class Cycle:
 
     start: float
     stop: float
+    incidents: tuple[str, ...] = ()  # the Administrator's events that a clean cycle lacks
 
 
 @final
@@ -269,6 +270,7 @@ def _measure(quick: bool) -> _Measurement:
     samples: dict[str, list[float]] = {f"{name} {phase}": [] for name in subjects
                                        for phase in ("start", "stop")}
     names = list(subjects)
+    incidents = []
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
@@ -276,7 +278,9 @@ def _measure(quick: bool) -> _Measurement:
             _check_none_left(bed)
             samples[f"{name} start"].append(cycle.start)
             samples[f"{name} stop"].append(cycle.stop)
+            incidents += [f"round {round_ + 1}: {incident}" for incident in cycle.incidents]
     notes = (
+        *_incidents(incidents),
         f"checked: each subject's {PROGRAMS} READY=1 come from {PROGRAMS} distinct processes "
         "(Popen, supervisord: the pids they started); after each subject no process carries "
         "the run's token",
@@ -288,6 +292,14 @@ def _measure(quick: bool) -> _Measurement:
     )
     timings = {name: Timing(tuple(values)) for name, values in samples.items()}
     return _Measurement(rounds, timings, notes, unavailable)
+
+
+def _incidents(incidents: Sequence[str], shown: int = 5) -> tuple[str, ...]:
+    """A note on what went wrong in timed Administrator cycles (a timed-out start...)."""
+    if not incidents:
+        return ("administrator: every timed cycle was clean (no timeout, exit or restart)",)
+    more = f" (and {len(incidents) - shown} more)" if len(incidents) > shown else ""
+    return (f"administrator INCIDENTS: {'; '.join(incidents[:shown])}{more}",)
 
 
 @functools.cache
@@ -366,7 +378,7 @@ def _digest(data: bytes) -> str:
 
 def _administrator(bed: _Bed) -> Cycle:
     result = _drive(bed, "cycle")
-    return Cycle(float(result["start_s"]), float(result["stop_s"]))
+    return Cycle(float(result["start_s"]), float(result["stop_s"]), tuple(result["incidents"]))
 
 
 def _drive(bed: _Bed, mode: str, window: float = 0.0) -> dict[str, Any]:
