@@ -53,6 +53,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -152,6 +153,7 @@ class Cycle:
     start: float
     stop: float
     incidents: tuple[str, ...] = ()  # the Administrator's events that a clean cycle lacks
+    start_cpu: float | None = None  # the Administrator's process's CPU time during start
 
 
 @final
@@ -230,6 +232,10 @@ def run_idle(quick: bool) -> Figure:
         f"the {result['components']} idle components: CPU "
         f"{result['components_cpu_s'] * 1000:.0f} ms over the window, PSS "
         f"{result['components_pss'] / mib:.1f} MiB in all (forked pages shared)",
+        f"CPU before the window, from each process's birth: the components "
+        f"{result['components_start_cpu_s'] * 1000:.0f} ms in all "
+        f"({result['components_start_cpu_s'] * 1000 / PROGRAMS:.1f} ms each), the helpers "
+        f"{result['helpers_start_cpu_s'] * 1000:.0f} ms",
     )
     return Figure("idle_cpu", f"the Administrator's own CPU time with {PROGRAMS} idle "
                   f"components, over {elapsed:.0f} s, as a fraction of one core", 1, timings,
@@ -270,7 +276,7 @@ def _measure(quick: bool) -> _Measurement:
     samples: dict[str, list[float]] = {f"{name} {phase}": [] for name in subjects
                                        for phase in ("start", "stop")}
     names = list(subjects)
-    incidents = []
+    incidents, start_cpu = [], []
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
@@ -279,8 +285,11 @@ def _measure(quick: bool) -> _Measurement:
             samples[f"{name} start"].append(cycle.start)
             samples[f"{name} stop"].append(cycle.stop)
             incidents += [f"round {round_ + 1}: {incident}" for incident in cycle.incidents]
+            start_cpu += [] if cycle.start_cpu is None else [cycle.start_cpu]
     notes = (
         *_incidents(incidents),
+        f"administrator: CPU of its own process during start (its loop, wait_ready's polling; "
+        f"not the template or the components): median {statistics.median(start_cpu):.3f} s",
         f"checked: each subject's {PROGRAMS} READY=1 come from {PROGRAMS} distinct processes "
         "(Popen, supervisord: the pids they started); after each subject no process carries "
         "the run's token",
@@ -378,7 +387,8 @@ def _digest(data: bytes) -> str:
 
 def _administrator(bed: _Bed) -> Cycle:
     result = _drive(bed, "cycle")
-    return Cycle(float(result["start_s"]), float(result["stop_s"]), tuple(result["incidents"]))
+    return Cycle(float(result["start_s"]), float(result["stop_s"]), tuple(result["incidents"]),
+                 float(result["start_cpu_s"]))
 
 
 def _drive(bed: _Bed, mode: str, window: float = 0.0) -> dict[str, Any]:
