@@ -178,7 +178,8 @@ class _Bed:
 class _Measurement:
     rounds: int
     timings: Mapping[str, Timing]  # "SUBJECT start" and "SUBJECT stop"
-    notes: tuple[str, ...]
+    notes: tuple[str, ...]  # for both figures
+    start_notes: tuple[str, ...]
     supervisord: str  # why supervisord is unavailable, or ""
 
 
@@ -194,7 +195,7 @@ def run_start(quick: bool) -> Figure:
     description = (f"start {PROGRAMS} components (import pydantic, resolve a 20-field "
                    "configuration, notify READY=1) until every one is ready")
     return Figure("start_50", description, measured.rounds, timings, ratios,
-                  (*measured.notes, _absolute(timings)))
+                  (_absolute(timings), *measured.start_notes, *measured.notes))
 
 
 def run_stop(quick: bool) -> Figure:
@@ -207,7 +208,7 @@ def run_stop(quick: bool) -> Figure:
               ratio(timings, ADMINISTRATOR, POPEN))
     description = f"stop the {PROGRAMS} ready components until every process is gone"
     return Figure("stop_50", description, measured.rounds, timings, ratios,
-                  (*measured.notes, _absolute(timings)))
+                  (_absolute(timings), *measured.notes))
 
 
 def run_idle(quick: bool) -> Figure:
@@ -255,8 +256,10 @@ def _against_supervisord(measured: _Measurement, timings: Mapping[str, Timing],
 
 
 def _absolute(timings: Mapping[str, Timing]) -> str:
-    return "seconds (median, min): " + ", ".join(
-        f"{name} {timing.median:.3f}, {timing.min:.3f}" for name, timing in timings.items())
+    """Every sample in seconds: an outlier (a start that timed out) shows here."""
+    return "seconds, median (rounds): " + "; ".join(
+        f"{name} {timing.median:.3f} ({' '.join(f'{value:.3f}' for value in timing.samples)})"
+        for name, timing in timings.items())
 
 
 # --- the measurement -----------------------------------------------------------------
@@ -273,23 +276,19 @@ def _measure(quick: bool) -> _Measurement:
         subject(bed)
         _check_none_left(bed)
     rounds = 2 if quick else 5
-    samples: dict[str, list[float]] = {f"{name} {phase}": [] for name in subjects
-                                       for phase in ("start", "stop")}
-    names = list(subjects)
-    incidents, start_cpu = [], []
-    for round_ in range(rounds):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            cycle = subjects[name](bed)
-            _check_none_left(bed)
-            samples[f"{name} start"].append(cycle.start)
-            samples[f"{name} stop"].append(cycle.stop)
-            incidents += [f"round {round_ + 1}: {incident}" for incident in cycle.incidents]
-            start_cpu += [] if cycle.start_cpu is None else [cycle.start_cpu]
-    notes = (
-        *_incidents(incidents),
+    cycles = _rounds(bed, subjects, rounds)
+    timings = {f"{name} {phase}": Timing(tuple(getattr(cycle, phase) for cycle in done))
+               for name, done in cycles.items() for phase in ("start", "stop")}
+    administrator = cycles[ADMINISTRATOR]
+    incidents = [f"round {round_}: {incident}"
+                 for round_, cycle in enumerate(administrator, 1) for incident in cycle.incidents]
+    start_cpu = [cycle.start_cpu for cycle in administrator if cycle.start_cpu is not None]
+    start_notes = (
         f"administrator: CPU of its own process during start (its loop, wait_ready's polling; "
         f"not the template or the components): median {statistics.median(start_cpu):.3f} s",
+    )
+    notes = (
+        *_incidents(incidents),
         f"checked: each subject's {PROGRAMS} READY=1 come from {PROGRAMS} distinct processes "
         "(Popen, supervisord: the pids they started); after each subject no process carries "
         "the run's token",
@@ -299,8 +298,20 @@ def _measure(quick: bool) -> _Measurement:
         "startAllProcesses / stopAllProcesses XML-RPC calls (what supervisorctl sends)",
         "setup (venv, project, one wheel of 50 components, oservices build) is not timed",
     )
-    timings = {name: Timing(tuple(values)) for name, values in samples.items()}
-    return _Measurement(rounds, timings, notes, unavailable)
+    return _Measurement(rounds, timings, notes, start_notes, unavailable)
+
+
+def _rounds(bed: _Bed, subjects: Mapping[str, Callable[[_Bed], Cycle]],
+            rounds: int) -> dict[str, list[Cycle]]:
+    """Every subject once per round, the order rotating so none always runs first."""
+    names = list(subjects)
+    cycles: dict[str, list[Cycle]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            cycles[name].append(subjects[name](bed))
+            _check_none_left(bed)
+    return cycles
 
 
 def _incidents(incidents: Sequence[str], shown: int = 5) -> tuple[str, ...]:
