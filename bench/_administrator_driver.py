@@ -43,8 +43,10 @@ class _Events:
     def __init__(self) -> None:
         self.phase = "start"
         self.incidents: list[str] = []
+        self.last = 0.0  # when the latest event came: in the stop phase, the last "stopped"
 
     def __call__(self, name: str, message: str) -> None:
+        self.last = time.perf_counter()
         if not message.startswith(ROUTINE[self.phase]):
             self.incidents.append(f"{self.phase}: {name}: {message}")
 
@@ -75,7 +77,8 @@ def _cycle(system: System, settings: Settings) -> dict[str, Any]:
     administrator.stop()
     stopped = time.perf_counter()
     return {"start_s": ready - started, "stop_s": stopped - stopping, "ready": count,
-            "start_cpu_s": cpu, "incidents": events.incidents}
+            "start_cpu_s": cpu, "incidents": events.incidents,
+            "stopped_s": events.last - stopping}  # until the last component event of the stop
 
 
 def _idle(system: System, settings: Settings, window: float) -> dict[str, Any]:
