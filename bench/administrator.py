@@ -435,14 +435,20 @@ def _popen(bed: _Bed) -> Cycle:
         started = time.perf_counter()
         processes = [subprocess.Popen(bed.program(name), env=env, cwd=bed.home, stdin=quiet,
                                       stdout=quiet, stderr=quiet) for name in bed.names]
-        senders = _await_ready(sock, lambda: _exited(processes))
-        start = time.perf_counter() - started
-        _check_senders(senders, {process.pid for process in processes}, POPEN)
-        stopping = time.perf_counter()
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        codes = [process.wait() for process in processes]
-        stop = time.perf_counter() - stopping
+        try:
+            senders = _await_ready(sock, lambda: _exited(processes))
+            start = time.perf_counter() - started
+            _check_senders(senders, {process.pid for process in processes}, POPEN)
+            stopping = time.perf_counter()
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            codes = [process.wait() for process in processes]
+            stop = time.perf_counter() - stopping
+        finally:  # a failed check leaves no program behind
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
     if set(codes) != {-signal.SIGTERM}:
         raise AssertionError(f"Popen programs ended with {sorted(set(codes))}, not SIGTERM")
     return Cycle(start, stop)
