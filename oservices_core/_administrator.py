@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from oservices_core import _procutil
@@ -217,9 +218,17 @@ class Administrator:
         self.stop()
 
     def _call(self, call: Callable[[], T]) -> T:
-        if self._loop.thread is not None and self._loop.thread.ident == _thread_id():
-            return call()
-        return self._loop.submit(call).result()
+        if self._finished.done() or (
+            self._loop.thread is not None and self._loop.thread.ident == _thread_id()
+        ):
+            return call()  # no loop to run it, or already in it
+        future = self._loop.submit(call)
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except FutureTimeout:
+                if self._finished.done() and future.cancel():
+                    return call()  # the loop ended before it got there; the state is final
 
     def _instance(self, name: str) -> Instance:
         try:

@@ -39,6 +39,7 @@ class Loop:
         os.set_blocking(self.wake_w, False)
         self.selector.register(self.wake_r, selectors.EVENT_READ, self._drain)
         self.running = False
+        self.closed = False
         self.thread: threading.Thread | None = None
 
     def add_reader(self, fd: Any, handler: Handler) -> None:
@@ -79,6 +80,8 @@ class Loop:
 
     def wake(self) -> None:
         """Interrupt ``select`` (safe from any thread and from signal handlers)."""
+        if self.closed:  # its descriptor number may belong to another file by now
+            return
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self.wake_w, b"\0")
 
@@ -97,6 +100,7 @@ class Loop:
 
     def close(self) -> None:
         """Release the selector and the wake-up pipe."""
+        self.closed = True
         self.selector.close()
         os.close(self.wake_r)
         os.close(self.wake_w)

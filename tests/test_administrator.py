@@ -1,0 +1,311 @@
+"""The Administrator from code, and its parts: policies, order, control requests, logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oservices_core import (
+    Administrator,
+    Component,
+    Configuration,
+    ConfigurationError,
+    OservicesError,
+    Readiness,
+    Restart,
+    Settings,
+    System,
+    get_plugin_manager,
+    notify_ready,
+)
+from oservices_core._administrator import check_readiness, start_order
+from oservices_core._control import parse_request
+from oservices_core._logfiles import RotatingLog, follow, tail
+from oservices_core._loop import Loop
+from oservices_core._notify import NotifyListener
+from oservices_core._policy import parse_signal
+from oservices_core._registry import Registry
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+# Policies ---------------------------------------------------------------------
+
+
+def test_restart_policies_decide_by_exit_status() -> None:
+    on_failure = Restart()
+    assert not on_failure.wants_restart(0)
+    assert on_failure.wants_restart(1)
+    assert on_failure.wants_restart(-signal.SIGKILL)
+    assert Restart(policy="always").wants_restart(0)
+    assert not Restart(policy="never").wants_restart(1)
+    custom = Restart(success_codes=(0, 3))
+    assert custom.succeeded(3)
+    assert not custom.succeeded(-3), "a signal is never success"
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    policy = Restart(backoff=0.5, backoff_max=3)
+    assert [policy.delay(n) for n in range(6)] == [0.0, 0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"policy": "sometimes"}, "restart.policy"),
+        ({"backoff": 5, "backoff_max": 1}, "restart.backoff"),
+        ({"max_failures": 0}, "restart.max_failures"),
+    ],
+)
+def test_bad_restart_policies_are_located(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Restart(**values)  # type: ignore[arg-type]  # wrong on purpose
+    assert caught.value.problems[0].key == key
+
+
+def test_readiness_strings() -> None:
+    assert Readiness.parse(None).kind == "none"
+    assert Readiness.parse("notify") == Readiness("notify")
+    assert Readiness.parse("tcp") == Readiness("tcp", "port")
+    assert str(Readiness.parse("tcp:8000")) == "tcp:8000"
+    log = Readiness.parse("log:listening on \\d+")
+    assert log.pattern is not None
+    assert log.pattern.search("listening on 80")
+    for bad in ("notify:x", "log:", "log:(", "http"):
+        with pytest.raises(ConfigurationError, match="ready"):
+            Readiness.parse(bad, "component 'x' declaration")
+
+
+def test_stop_signals_by_name_or_number() -> None:
+    assert parse_signal("TERM") is signal.SIGTERM
+    assert parse_signal("sigint") is signal.SIGINT
+    assert parse_signal(9) is signal.SIGKILL
+    with pytest.raises(ConfigurationError, match="stop_signal"):
+        parse_signal("SIGNOPE")
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [({"stop_timeout": 0}, "stop_timeout"), ({"spawn": "thread"}, "spawn")],
+)
+def test_bad_run_declarations(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Component(name="x", **values)  # type: ignore[arg-type]  # wrong on purpose
+    assert caught.value.problems[0].key == key
+
+
+# Order and declarations ---------------------------------------------------------
+
+
+class _Registry(Registry):
+    """A registry of components declared here, for order checks (no processes)."""
+
+    def __init__(self, *components: Component) -> None:
+        super().__init__(get_plugin_manager(entry_points=[]))
+        self.components = {c.name: c for c in components}
+
+
+def _system(*components: Component) -> System:
+    registry = _Registry(*components)
+    return System(registry, components=[c.name for c in components])
+
+
+def test_start_order_follows_dependencies(settings: Settings) -> None:
+    system = _system(
+        Component(name="api", depends_on=["db", "cache"]),
+        Component(name="cache", depends_on=["db"]),
+        Component(name="db"),
+    )
+    assert start_order(system) == ["db", "cache", "api"]
+
+
+def test_a_dependency_cycle_is_named(settings: Settings) -> None:
+    system = _system(Component(name="a", depends_on=["b"]), Component(name="b", depends_on=["a"]))
+    with pytest.raises(ConfigurationError, match="a -> b -> a"):
+        start_order(system)
+
+
+def test_a_missing_dependency_is_named(settings: Settings) -> None:
+    system = _system(Component(name="a", depends_on=["ghost"]))
+    with pytest.raises(ConfigurationError, match="ghost"):
+        start_order(system)
+
+
+def test_tcp_readiness_must_name_a_configuration_field(settings: Settings) -> None:
+    class Conf(Configuration):
+        listen: int = 1
+
+    system = _system(Component(name="web", configuration=Conf, ready="tcp"))
+    with pytest.raises(ConfigurationError) as caught:
+        check_readiness(system)
+    assert "listen" in str(caught.value)
+    check_readiness(_system(Component(name="web", configuration=Conf, ready="tcp:listen")))
+
+
+# Control requests ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b"{", "not JSON"),
+        (b"\xff", "not JSON"),
+        (b"[1]", "JSON object"),
+        (b'{"command": "status", "extra": 1}', "unknown keys"),
+        (b'{"command": "explode"}', "command must be one of"),
+        (b'{"command": "restart"}', "needs a component name"),
+        (b'{"command": "stop", "name": "ghost"}', "no component 'ghost'"),
+        (b'{"command": "stop", "name": 3}', "no component 3"),
+        (b"{" + b" " * 70000 + b"}", "larger than"),
+    ],
+)
+def test_bad_control_requests_say_what_is_wrong(line: bytes, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_request(line, {"api"})
+
+
+def test_good_control_requests() -> None:
+    request = parse_request(b'{"command": "restart", "name": "api"}', {"api"})
+    assert (request.command, request.name) == ("restart", "api")
+    assert parse_request(b'{"command": "status"}', {"api"}).name is None
+
+
+# Logs ----------------------------------------------------------------------------
+
+
+def test_logs_rotate_by_size(tmp_path: Path) -> None:
+    log = RotatingLog(tmp_path / "api.log", max_bytes=10, backups=2)
+    for chunk in (b"12345\n", b"67890\n", b"abcde\n", b"fghij\n"):
+        log.write(chunk)
+    log.close()
+    assert (tmp_path / "api.log").read_bytes() == b"fghij\n"
+    assert (tmp_path / "api.log.1").read_bytes() == b"abcde\n"
+    assert (tmp_path / "api.log.2").read_bytes() == b"67890\n"
+    assert not (tmp_path / "api.log.3").exists(), "only two backups are kept"
+
+
+def test_tail_gives_the_last_lines_and_where_they_end(tmp_path: Path) -> None:
+    path = tmp_path / "api.log"
+    path.write_bytes(b"a\nb\nc\n")
+    assert tail(path, 2) == (b"b\nc\n", 6)
+    assert tail(path, -1) == (b"a\nb\nc\n", 6)
+    assert tail(path, 0) == (b"", 6)
+    assert tail(tmp_path / "none.log", 3) == (b"", 0)
+
+
+def test_follow_reads_new_data_across_a_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "api.log"
+    path.write_bytes(b"old\n")
+    log = RotatingLog(path, max_bytes=12, backups=1)
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        for data in follow(path, offset=4, interval=0.01, running=lambda: not done.is_set()):
+            seen.append(data)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for line in (b"one\n", b"two\n", b"three\n", b"four\n"):
+            log.write(line)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while b"".join(seen) != b"one\ntwo\nthree\nfour\n" and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        done.set()
+        thread.join()
+        log.close()
+    assert b"".join(seen) == b"one\ntwo\nthree\nfour\n"
+
+
+# Loop and notify -------------------------------------------------------------------
+
+
+def test_loop_runs_timers_in_order_and_calls_from_threads() -> None:
+    loop = Loop()
+    ran: list[str] = []
+    loop.call_later(0.02, lambda: ran.append("late"))
+    cancelled = loop.call_later(0.01, lambda: ran.append("cancelled"))
+    loop.call_later(0.0, lambda: ran.append("early"))
+    loop.cancel(cancelled)
+    future = loop.submit(lambda: 42)
+    failing = loop.submit(lambda: 1 / 0)
+    deadline = time.monotonic() + 5
+    while len(ran) < 2 and time.monotonic() < deadline:
+        loop.run_once()
+    loop.close()
+    assert ran == ["early", "late"]
+    assert future.result() == 42
+    with pytest.raises(ZeroDivisionError):
+        failing.result()
+
+
+def test_notify_reaches_the_listener_with_the_senders_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    listener = NotifyListener("test" + str(os.getpid()))
+    try:
+        assert notify_ready() is False or os.environ.get("NOTIFY_SOCKET")
+        monkeypatch.setenv("NOTIFY_SOCKET", listener.address)
+        assert notify_ready("serving")
+        listener.sock.settimeout(5)
+        listener.sock.setblocking(True)
+        received = listener.receive()
+    finally:
+        listener.close()
+    assert received == (os.getpid(), {"READY": "1", "STATUS": "serving"})
+
+
+def test_notify_without_a_listener_is_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert notify_ready() is False
+    monkeypatch.setenv("NOTIFY_SOCKET", "@oservices-nobody-listens-here")
+    assert notify_ready() is False
+
+
+# The Python API, with real processes ---------------------------------------------------
+
+
+@pytest.fixture
+def programs(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[System]:
+    """The fixture programs installed (through the import path) for this process and its children."""
+    monkeypatch.syspath_prepend(str(PROGRAMS))
+    monkeypatch.setenv("PYTHONPATH", str(PROGRAMS))
+    registry = Registry(get_plugin_manager())
+    yield System(registry, components=["obedient", "dependent", "crashloop"])
+
+
+def test_the_administrator_from_code(programs: System, settings: Settings) -> None:
+    events: list[tuple[str, str]] = []
+    with Administrator(programs, settings=settings, on_event=lambda *e: events.append(e)) as admin:
+        admin.wait_ready(["obedient", "dependent"])
+        statuses = {s.name: s for s in admin.status()}
+        assert statuses["obedient"].healthy
+        first = statuses["dependent"].pid
+        assert first is not None
+
+        admin.restart("dependent")
+        admin.wait_ready(["dependent"])
+        assert {s.name: s for s in admin.status()}["dependent"].pid != first
+
+        admin.stop("obedient")
+        assert {s.name: s for s in admin.status()}["obedient"].state == "STOPPED"
+        deadline = time.monotonic() + 30
+        while admin.status()[-1].state != "FATAL" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(OservicesError, match="crashloop is FATAL: 3 failures"):
+            admin.wait_ready(["crashloop"])
+        with pytest.raises(OservicesError, match="no component 'ghost'"):
+            admin.stop("ghost")
+        assert admin.reload() == []
+    assert all(s.state in ("STOPPED", "FATAL") for s in admin.status())
+    assert ("dependent", "ready") in events
+    assert not (settings.run_dir / "oservices.sock").exists()
+    assert json.loads(json.dumps(admin.status()[0].as_dict()))["name"] == "obedient"
