@@ -156,6 +156,11 @@ def _registry_parsers(commands: Commands) -> None:
         help="modules to check (default: every installed plugin's)",
     )
     neutral.set_defaults(handler=_lazy("_cli_registry", "neutral"))
+    mocks = checks.add_parser(
+        "mocks", help="fail when a component's Mock drifts from its Client's public interface"
+    )
+    mocks.add_argument("names", nargs="*", metavar="NAME", help="components (default: all)")
+    mocks.set_defaults(handler=_lazy("_cli_registry", "mocks"))
     _stage_parsers(commands)
 
 

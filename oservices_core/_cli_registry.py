@@ -13,7 +13,7 @@ from oservices_core._registry import Registry
 if TYPE_CHECKING:
     from oservices_core._resolve import Resolver
 
-__all__ = ["components", "describe", "load_registry", "neutral", "plugins"]
+__all__ = ["components", "describe", "load_registry", "mocks", "neutral", "plugins"]
 
 
 def load_registry(*, warn: bool = True) -> Registry:
@@ -131,3 +131,34 @@ def neutral(args: argparse.Namespace) -> int:
     bad = sum(not verdict.neutral for verdict in verdicts)
     print(f"{len(verdicts) - bad} neutral, {bad} not neutral")
     return 1 if bad else 0
+
+
+def mocks(args: argparse.Namespace) -> int:
+    """Exit 0 when every Mock offers its Client's interface, 1 naming each difference."""
+    from oservices_core._errors import ConfigurationError
+    from oservices_core._mocks import check_mocks
+    from oservices_core._registry import unknown_name
+
+    registry = load_registry()
+    for name in args.names:
+        if name not in registry.components:
+            raise ConfigurationError(
+                unknown_name("component", name, registry.components, "command line")
+            )
+    chosen = [registry.components[n] for n in args.names or registry.components]
+    differences: list[str] = []
+    checked = 0
+    for component in chosen:
+        if component.client is None:
+            continue  # nothing to drift from
+        checked += 1
+        if component.mock is None:
+            differences.append(
+                f"{component.name}: a Client ({component.client.__name__}) but no Mock"
+            )
+        else:
+            differences += check_mocks(component)
+    for line in differences:
+        print(line)
+    print(f"{checked} components with a Client checked, {len(differences)} differences")
+    return 1 if differences else 0

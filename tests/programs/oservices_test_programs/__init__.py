@@ -113,6 +113,49 @@ def run_handlers() -> int:
     return 0
 
 
+class ListenerClient:
+    """Talks to the listener: its public API is accepting connections."""
+
+    def __init__(self, configuration: ListenerConfiguration) -> None:
+        self.address = (configuration.host, configuration.port)
+
+    def ping(self, timeout: float = 5.0) -> bool:
+        """Whether the listener accepts a connection."""
+        import socket
+
+        try:
+            with socket.create_connection(self.address, timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+
+class ListenerMock:
+    """The listener's stand-in: always answers."""
+
+    def __init__(self, configuration: ListenerConfiguration) -> None:
+        self.pings = 0
+
+    def ping(self, timeout: float = 5.0) -> bool:
+        """Counts the call; True."""
+        self.pings += 1
+        return True
+
+
+class DriftedMock:
+    """A Mock that drifted: another parameter, another return, an extra and a missing method."""
+
+    def __init__(self, configuration: ListenerConfiguration) -> None:
+        pass
+
+    def ping(self, wait: float = 5.0) -> str:
+        """Not what the Client offers."""
+        return "yes"
+
+    def shutdown(self) -> None:
+        """Not in the Client."""
+
+
 _FAST = Restart(backoff=0.05, backoff_max=0.2, max_failures=3, window=60)
 
 obedient = Component(
@@ -133,7 +176,19 @@ escaper = Component(name="escaper", main=run_escaper, ready="notify")
 early = Component(name="early", main=run_early, ready="notify", restart="on-failure")
 crashloop = Component(name="crashloop", main=run_crashloop, restart=_FAST)
 listener = Component(
-    name="listener", configuration=ListenerConfiguration, main=run_listener, ready="tcp"
+    name="listener",
+    configuration=ListenerConfiguration,
+    main=run_listener,
+    ready="tcp",
+    client=ListenerClient,
+    mock=ListenerMock,
+)
+drifted = Component(
+    name="drifted",
+    configuration=ListenerConfiguration,
+    main=run_listener,
+    client=ListenerClient,
+    mock=DriftedMock,
 )
 execed = Component(
     name="execed",

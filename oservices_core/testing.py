@@ -1,0 +1,174 @@
+"""The testing toolkit: pytest fixtures for components, and the Mock drift check.
+
+Installed with oservices as a pytest plugin (entry point ``pytest11``), so
+every fixture here is available in a user's tests with no import:
+
+- ``oservices_settings``: Settings in a temporary home, active for the test;
+- ``oservices_plugin_manager``: a fresh plugin manager for those settings;
+- ``oservices_system(components=None, *, file=None)``: a System configured,
+  built and initialized in that home;
+- ``oservices_up(components=None, *, file=None)``: the system running under an
+  Administrator, ready; ``.client(name)`` gives a component's Client built
+  from its resolved configuration; everything stops after the test;
+- ``oservices_mock(name)``: the component's Client replaced by its Mock for
+  the test (code that asks the component for its Client gets the Mock);
+  returns a Mock built from the resolved configuration.
+
+:func:`check_mocks` compares a Mock's public interface with its Client's.
+Importing this module imports only pytest: pytest loads it at every start.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, final
+
+import pytest
+
+from oservices_core._mocks import check_mocks
+
+if TYPE_CHECKING:
+    from oservices_core._administrator import Administrator
+    from oservices_core._instance import ComponentStatus
+    from oservices_core._plugins import PluginManager
+    from oservices_core._settings import Settings
+    from oservices_core._system import System
+
+__all__ = [
+    "Running",
+    "check_mocks",
+    "oservices_mock",
+    "oservices_plugin_manager",
+    "oservices_settings",
+    "oservices_system",
+    "oservices_up",
+]
+
+
+# Fixtures -------------------------------------------------------------------
+
+
+@pytest.fixture
+def oservices_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings in a temporary home (also the working directory), active for the test."""
+    from oservices_core._settings import load_settings
+
+    home = tmp_path / "oservices-home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.upper().startswith("OSERVICES_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OSERVICES_HOME", str(home))
+    monkeypatch.chdir(home)
+    with load_settings(home=home).activate() as settings:
+        yield settings
+
+
+@pytest.fixture
+def oservices_plugin_manager(oservices_settings: Settings) -> PluginManager:
+    """A fresh plugin manager: every installed plugin, loaded for these settings."""
+    from oservices_core._plugins import get_plugin_manager
+
+    return get_plugin_manager(oservices_settings)
+
+
+SystemFactory = Callable[..., "System"]
+
+
+@pytest.fixture
+def oservices_system(oservices_plugin_manager: PluginManager) -> SystemFactory:
+    """Make a system configured, built and initialized in the temporary home."""
+
+    def make(components: Sequence[str] | None = None, *, file: str | Path | None = None) -> System:
+        from oservices_core._registry import Registry
+        from oservices_core._system import System
+        from oservices_core._workflow import run_workflow
+
+        registry = Registry(oservices_plugin_manager)
+        if file is not None:
+            system = System.load(file, registry)
+        elif components is None:
+            system = System.from_registry(registry)
+        else:
+            system = System(
+                registry, components=list(components), services=_services(registry, components)
+            )
+        for stage in ("build", "init"):
+            run_workflow(system, (stage,), out=io.StringIO())
+        return system
+
+    return make
+
+
+def _services(registry: Any, components: Sequence[str]) -> list[str]:
+    return [
+        s.name for s in registry.services.values() if all(c in components for c in s.components)
+    ]
+
+
+@final
+class Running:
+    """A system running under an Administrator, as a test sees it."""
+
+    def __init__(self, administrator: Administrator, system: System, settings: Settings) -> None:
+        self.administrator = administrator
+        self.system = system
+        self.settings = settings
+
+    def configuration(self, name: str) -> Any:
+        """The component's resolved configuration."""
+        component = self.system.components[name]
+        return self.system.resolver(self.settings).resolve(component.CONFIGURATION, name).value
+
+    def client(self, name: str) -> Any:
+        """The component's Client, built from its resolved configuration."""
+        return self.system.components[name].Client(self.configuration(name))
+
+    def status(self) -> list[ComponentStatus]:
+        """Every component's status."""
+        return self.administrator.status()
+
+
+@pytest.fixture
+def oservices_up(
+    oservices_system: SystemFactory, oservices_settings: Settings
+) -> Iterator[Callable[..., Running]]:
+    """Start a system under an Administrator and wait until it is ready; stop it after."""
+    from oservices_core._administrator import Administrator
+
+    started: list[Administrator] = []
+
+    def up(
+        components: Sequence[str] | None = None,
+        *,
+        file: str | Path | None = None,
+        timeout: float = 60.0,
+    ) -> Running:
+        system = oservices_system(components, file=file)
+        administrator = Administrator(system, settings=oservices_settings)
+        administrator.start()
+        started.append(administrator)
+        administrator.wait_ready(timeout=timeout)
+        return Running(administrator, system, oservices_settings)
+
+    yield up
+    for administrator in started:
+        administrator.stop()
+
+
+@pytest.fixture
+def oservices_mock(
+    oservices_plugin_manager: PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Any]:
+    """Replace a component's Client by its Mock for the test; a Mock instance."""
+
+    def replace(name: str) -> Any:
+        component = oservices_plugin_manager.components()[name]
+        monkeypatch.setattr(component, "client", component.Mock)
+        configuration = component.CONF if component.configuration is not None else None
+        return component.Mock(configuration)
+
+    return replace
