@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,16 +103,10 @@ def test_bad_run_declarations(values: dict[str, object], key: str) -> None:
 # Order and declarations ---------------------------------------------------------
 
 
-class _Registry(Registry):
-    """A registry of components declared here, for order checks (no processes)."""
-
-    def __init__(self, *components: Component) -> None:
-        super().__init__(get_plugin_manager(entry_points=[]))
-        self.components = {c.name: c for c in components}
-
-
 def _system(*components: Component) -> System:
-    registry = _Registry(*components)
+    """A system of components declared here, for order checks (no processes)."""
+    registry = Registry(get_plugin_manager(entry_points=[]))
+    registry.components = {c.name: c for c in components}
     return System(registry, components=[c.name for c in components])
 
 
@@ -274,12 +267,12 @@ def test_notify_without_a_listener_is_quiet(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def programs(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[System]:
-    """The fixture programs installed (through the import path) for this process and its children."""
+def programs(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> System:
+    """The fixture programs, installed through the import path here and in children."""
     monkeypatch.syspath_prepend(str(PROGRAMS))
     monkeypatch.setenv("PYTHONPATH", str(PROGRAMS))
     registry = Registry(get_plugin_manager())
-    yield System(registry, components=["obedient", "dependent", "crashloop"])
+    return System(registry, components=["obedient", "dependent", "crashloop"])
 
 
 def test_the_administrator_from_code(programs: System, settings: Settings) -> None:

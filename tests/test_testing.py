@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _run import oservices_in
 
 from oservices_core import Component
 from oservices_core._mocks import check_mocks
 from oservices_core.testing import check_mocks as exported
-
-from _run import oservices_in
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 pytest_plugins = ["pytester"]
