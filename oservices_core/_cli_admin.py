@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "api_addresses"]
 
 EXIT_NOT_READY = 3
 # Not a valid component name, so no component's log can take it.
@@ -62,6 +62,9 @@ def up_command(args: argparse.Namespace) -> int:
     system = _prepare(args.system)
     from oservices_core._administrator import Administrator
 
+    for service, address in api_addresses(system):
+        _print_event("oservices", f"{service} API at {address}")
+
     administrator = Administrator(system, settings=settings, on_event=_print_event)
     return administrator.run()
 
@@ -87,12 +90,30 @@ def _prepare(system_file: str | None) -> Any:
     return system
 
 
+def api_addresses(system: Any) -> list[tuple[str, str]]:
+    """Each service's API address, where its API component's configuration has a port."""
+    found = []
+    resolver = system.resolver()
+    for service in system.services.values():
+        component = system.components.get(service.api) if service.api else None
+        if component is None or component.configuration is None:
+            continue
+        configuration = resolver.resolve(component.configuration, component.name).value
+        port = getattr(configuration, "port", None)
+        if isinstance(port, int):
+            host = str(getattr(configuration, "host", "127.0.0.1"))
+            host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104 - shown, not bound
+            found.append((service.name, f"http://{host}:{port}/"))
+    return found
+
+
 def _print_event(name: str, message: str) -> None:
     stamp = time.strftime("%H:%M:%S")
     print(f"{stamp} {name}: {message}", flush=True)
 
 
 def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
+    from oservices_core._cli_workflow import load_system
     from oservices_core._control import NotRunningError, request
     from oservices_core._errors import OservicesError
 
@@ -116,6 +137,8 @@ def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
         if statuses and all(s["state"] == "RUNNING" and s["ready"] for s in statuses):
             print(f"oservices: Administrator running, pid {process.pid}; 'oservices stop' stops it")
             _print_table(statuses)
+            for service, address in api_addresses(load_system(args.system)):
+                print(f"{service} API at {address}")
             return 0
         time.sleep(0.1)
     print(f"oservices: not every component is ready after {args.timeout:g}s", file=sys.stderr)

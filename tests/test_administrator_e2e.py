@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,9 @@ def groups_alive(pgids: list[int]) -> list[int]:
 class Up:
     """``oservices up`` running in the foreground in its own home."""
 
-    def __init__(self, home: Path, components: list[str], **settings: str) -> None:
+    def __init__(
+        self, home: Path, components: list[str], services: list[str], **settings: str
+    ) -> None:
         self.home = home
         self.token = uuid.uuid4().hex
         self.hooklog = home / "hooks.log"
@@ -76,7 +78,9 @@ class Up:
             "OSERVICES_TEST_HOOKLOG": str(self.hooklog),
             **settings,
         }
-        (home / "system.toml").write_text(f"components = {json.dumps(components)}\n")
+        (home / "system.toml").write_text(
+            f"components = {json.dumps(components)}\nservices = {json.dumps(services)}\n"
+        )
         self.output = home / "up.out"
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
@@ -132,8 +136,8 @@ class Up:
 def up(home: Path) -> Iterator[Callable[..., Up]]:
     started: list[Up] = []
 
-    def start(components: list[str], **settings: str) -> Up:
-        started.append(Up(home, components, **settings))
+    def start(components: list[str], services: Sequence[str] = (), **settings: str) -> Up:
+        started.append(Up(home, components, list(services), **settings))
         return started[-1]
 
     yield start
@@ -266,8 +270,9 @@ def test_tcp_readiness_and_a_plain_exec(up: Callable[..., Up]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    system = up(["listener", "execed"], OSERVICES_LISTENER__PORT=str(port))
+    system = up(["execed"], ["listening"], OSERVICES_LISTENER__PORT=str(port))
     statuses = system.wait_healthy()
+    assert f"listening API at http://127.0.0.1:{port}/" in system.log()
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
     execed = psutil.Process(statuses["execed"]["pid"])

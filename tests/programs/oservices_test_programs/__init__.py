@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from oservices_core import Component, Configuration, Restart, notify_ready
+from oservices_core import Component, Configuration, Restart, Service, notify_ready
 
 
 class ObedientConfiguration(Configuration):
@@ -198,3 +198,4 @@ execed = Component(
     spawn="exec",
 )
 handlers = Component(name="handlers", main=run_handlers, restart="never")
+listening = Service(name="listening", components=["listener"], api="listener")
