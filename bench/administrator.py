@@ -230,7 +230,8 @@ def run_idle(quick: bool) -> Figure:
     notes = (
         f"administrator CPU {cpu * 1000:.0f} ms over {elapsed:.1f} s = "
         f"{100 * cpu / elapsed:.2f}% of one core (user + system, every thread of the process "
-        f"running the loop), the window starting {result['settle_s']:.0f} s after ready",
+        f"running the loop), the window starting {result['settle_s']:.0f} s after ready; "
+        f"the kernel counts CPU in ticks of {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms",
         f"administrator memory: RSS {result['rss'] / mib:.1f} MiB, "
         f"USS {result['uss'] / mib:.1f} MiB, {result['threads']} threads",
         f"its {result['helpers']} helper processes (the template: forks, reaps, keeps): CPU "
