@@ -15,10 +15,12 @@ import hashlib
 import json
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -41,9 +43,11 @@ if TYPE_CHECKING:
 __all__ = ["Administrator", "check_readiness", "start_order"]
 
 _GROUP_POLL = 0.005
+_EARLY_MAX = 4096
 _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 Event = Callable[[str, str], None]
 T = TypeVar("T")
+_DONE = ("FATAL", "EXITED")
 
 
 def start_order(system: System) -> list[str]:
@@ -142,6 +146,9 @@ class Administrator:
         self._shutting_down = False
         self._finished: Future[None] = Future()
         self._signals: list[int] = []
+        self._early: set[int] = set()  # process groups that said READY before we knew them
+        self._changed = threading.Condition()
+        self._version = 0  # counts events, so a waiter knows whether it missed one
         self._interrupts = 0
 
     # The public API (any thread) ---------------------------------------------
@@ -149,8 +156,6 @@ class Administrator:
     def start(self) -> None:
         """Start the template, then every component in order; returns at once."""
         self._open()
-        import threading
-
         thread = threading.Thread(target=self._serve, name="oservices-administrator", daemon=True)
         self._loop.thread = thread
         thread.start()
@@ -161,16 +166,24 @@ class Administrator:
         wanted = list(names) if names is not None else list(self.order)
         deadline = time.monotonic() + timeout
         while True:
-            statuses = {s.name: s for s in self.status()}
-            fatal = [s for n in wanted if (s := statuses[n]).state in ("FATAL", "EXITED")]
-            if fatal:
-                raise OservicesError("; ".join(f"{s.name} is {s.state}: {s.reason}" for s in fatal))
-            if all(statuses[n].healthy for n in wanted):
+            with self._changed:
+                seen = self._version
+            states = self._call(lambda: {n: self._brief(n) for n in wanted})
+            failed = [f"{n} is {s}: {why}" for n, (s, _, why) in states.items() if s in _DONE]
+            if failed:
+                raise OservicesError("; ".join(failed))
+            if all(s == "RUNNING" and ready for s, ready, _ in states.values()):
                 return
             if time.monotonic() > deadline:
-                late = [f"{n} ({statuses[n].state})" for n in wanted if not statuses[n].healthy]
+                late = [f"{n} ({s[0]})" for n, s in states.items() if not s[1]]
                 raise OservicesError(f"not ready after {timeout:g}s: {', '.join(late)}")
-            time.sleep(0.01)
+            with self._changed:  # woken by the next event; the timeout is a safety net
+                if self._version == seen:
+                    self._changed.wait(0.5)
+
+    def _brief(self, name: str) -> tuple[str, bool, str]:
+        instance = self.instances[name]
+        return instance.state, instance.ready, instance.reason
 
     def status(self) -> list[ComponentStatus]:
         """Every component's status, in start order."""
@@ -298,8 +311,7 @@ class Administrator:
             self._tsock.close()  # the template sees the end, sweeps what is left, exits
             self._tsock = None
         if self._template is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._template.wait(5)
+            _wait_exit(self._template, 5.0)
         for closing in (self._notify, self._control):
             if closing is not None:
                 closing.close()
@@ -372,6 +384,8 @@ class Administrator:
         self._event(instance.name, "starting")
 
     def _on_spawned(self, instance: Instance, pid: int) -> None:
+        early = pid in self._early
+        self._early.discard(pid)
         instance.pid = instance.pgid = pid
         self._by_pid[pid] = instance
         self._event(instance.name, f"started, pid {pid}")
@@ -379,7 +393,7 @@ class Administrator:
             self._signal_group(instance, instance.component.stop_signal)
             return
         kind = instance.component.ready.kind
-        if kind == "none":
+        if kind == "none" or (kind == "notify" and early):
             self._became_ready(instance)
         elif kind == "tcp":
             self._probe(instance, _PROBE_FIRST)
@@ -409,9 +423,15 @@ class Administrator:
         assert self._notify is not None
         while (message := self._notify.receive()) is not None:
             pid, states = message
-            instance = self._by_pid.get(pid) or self._by_pid.get(_pgid(pid) or -1)
-            if instance is not None and states.get("READY") == "1":
+            if states.get("READY") != "1":
+                continue
+            group = _pgid(pid) or -1
+            instance = self._by_pid.get(pid) or self._by_pid.get(group)
+            if instance is not None:
                 self._became_ready(instance)
+            elif len(self._early) < _EARLY_MAX:
+                # The component spoke before the template's "spawned" reached us.
+                self._early.add(group)
 
     def _probe(self, instance: Instance, delay: float) -> None:
         def probe() -> None:
@@ -750,8 +770,23 @@ class Administrator:
             self._event("administrator", f"hook oservices_{name} failed: {exc!r}")
 
     def _event(self, name: str, message: str) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
         if self.on_event is not None:
             self.on_event(name, message)
+
+
+def _wait_exit(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for ``process`` to exit; woken by the kernel, not by polling, where it can."""
+    with contextlib.suppress(AttributeError, OSError):
+        fd = os.pidfd_open(process.pid)
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
 
 
 def _connects(host: str, port: int) -> bool:
@@ -775,12 +810,8 @@ def _reveal(value: Any) -> str:
 
 
 def _thread_id() -> int:
-    import threading
-
     return threading.get_ident()
 
 
 def _current_thread() -> Any:
-    import threading
-
     return threading.current_thread()
