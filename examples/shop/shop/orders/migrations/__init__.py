@@ -1,0 +1,1 @@
+"""Migrations of the shop's application; the initialize stage (``oservices init``) applies them."""
