@@ -11,7 +11,7 @@ file opened. Django and gunicorn load only in the components' processes.
 
 from __future__ import annotations
 
-from shop.clients import SchedulerClient, ShopClient, WorkerClient
+from shop.clients import SchedulerClient, ShopApi, ShopClient, WorkerClient
 from shop.components import api, scheduler, service, worker
 from shop.configuration import ApiConfiguration, SchedulerConfiguration, WorkerConfiguration
 from shop.mocks import SchedulerMock, ShopMock, WorkerMock
@@ -23,6 +23,7 @@ __all__ = [
     "SchedulerClient",
     "SchedulerConfiguration",
     "SchedulerMock",
+    "ShopApi",
     "ShopClient",
     "ShopError",
     "ShopMock",

@@ -11,14 +11,14 @@ import json
 import urllib.error
 import urllib.request
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shop.order import PROCESSED, QUEUED, Order, ShopError
 
 if TYPE_CHECKING:
     from shop.configuration import ApiConfiguration, SchedulerConfiguration, WorkerConfiguration
 
-__all__ = ["SchedulerClient", "ShopClient", "WorkerClient", "api_address"]
+__all__ = ["SchedulerClient", "ShopApi", "ShopClient", "WorkerClient", "api_address"]
 
 
 def api_address(configuration: ApiConfiguration) -> str:
@@ -63,6 +63,15 @@ def _reason(error: urllib.error.HTTPError) -> str:
         return str(json.loads(error.read())["error"])
     except (ValueError, KeyError, TypeError, OSError):
         return str(error.reason)
+
+
+class ShopApi(Protocol):
+    """What code that uses the shop needs: :class:`ShopClient` and ``ShopMock`` both are."""
+
+    def health(self) -> bool: ...
+    def create_order(self, item: str, quantity: int) -> Order: ...
+    def get_order(self, order_id: int) -> Order: ...
+    def list_orders(self) -> list[Order]: ...
 
 
 class ShopClient:
