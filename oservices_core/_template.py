@@ -67,6 +67,22 @@ class _Template:
         self.settings = load_settings()
         with self.settings.activate():
             self.system = load_system(self.system_file)
+            self._warm(self.system)
+
+    def _warm(self, system: System) -> None:
+        """Do now, once, the imports and first resolutions every component would repeat."""
+        import logging.config  # noqa: F401 - the logging plugin configures every component
+
+        import oservices_core._child
+        import oservices_core._workflow  # noqa: F401 - imported for the children
+
+        resolver = system.resolver(self.settings)
+        for entry_name, entry in system.configurations().items():
+            with contextlib.suppress(Exception):  # fills per-class caches; errors show later
+                resolver.resolve(entry.cls, entry_name)
+        for component in system.components.values():
+            with contextlib.suppress(Exception):  # the component reports its own failure
+                component.load_main()  # a neutral module: importing it does no work
 
     def send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):  # the Administrator is gone; the keeper acts next

@@ -45,6 +45,11 @@ PUBLIC = {
     "Stash",
     "StashKey",
     "run_workflow",
+    "Administrator",
+    "ComponentStatus",
+    "Readiness",
+    "Restart",
+    "notify_ready",
 }
 
 
