@@ -6,6 +6,13 @@ Every session runs on the interpreter that runs nox. Dependencies come from the
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
@@ -56,3 +63,38 @@ def bench(session: nox.Session) -> None:
     """Run the benchmark (``python -m bench``); arguments go to it."""
     session.install("-e", ".", *group("bench"))
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Install the demo shop (examples/shop) next to oservices and run it with ``oservices up``.
+
+    It runs in a fresh home under .nox/demo/tmp, on ``OSERVICES_BASE_PORT`` when
+    that is set, else on a free port; it requests the API, then stops everything.
+    """
+    session.install(".", "./examples/shop")
+    home = Path(session.create_tmp()).resolve() / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    port = os.environ.get("OSERVICES_BASE_PORT") or str(_free_port())
+    env = {"OSERVICES_HOME": str(home), "OSERVICES_BASE_PORT": port}
+    with session.chdir(home):
+        try:
+            session.run("oservices", "up", "-d", "--timeout", "60", env=env)
+            address = f"http://127.0.0.1:{port}"
+            session.log(f"demo home: {home}")
+            with urllib.request.urlopen(f"{address}/api/health", timeout=10) as answer:  # noqa: S310 - our own server
+                health = json.loads(answer.read())
+            session.log(f"GET {address}/api/health -> {answer.status} {health}")
+            if health != {"status": "ok"}:
+                session.error(f"the API answered {health}, not {{'status': 'ok'}}")
+        finally:
+            session.run("oservices", "stop", env=env, success_codes=[0, 2])
+
+
+def _free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
