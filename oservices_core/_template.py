@@ -300,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     template.send({"event": "ready", "pid": os.getpid()})
     template.serve()
-    return 0
+    # Nothing is left to clean up; skipping the interpreter's finalization makes
+    # the Administrator's stop tens of milliseconds shorter.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
