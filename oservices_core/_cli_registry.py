@@ -160,5 +160,6 @@ def mocks(args: argparse.Namespace) -> int:
             differences += check_mocks(component)
     for line in differences:
         print(line)
-    print(f"{checked} components with a Client checked, {len(differences)} differences")
+    noun = "component" if checked == 1 else "components"
+    print(f"{checked} {noun} with a Client checked, {len(differences)} differences")
     return 1 if differences else 0

@@ -163,12 +163,23 @@ def oservices_up(
 def oservices_mock(
     oservices_plugin_manager: PluginManager, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str], Any]:
-    """Replace a component's Client by its Mock for the test; a Mock instance."""
+    """Replace a component's Client by its Mock for the test; that one Mock instance.
+
+    Code under test that builds the component's Client gets this same instance,
+    so the test sees every call made through it.
+    """
 
     def replace(name: str) -> Any:
         component = oservices_plugin_manager.components()[name]
-        monkeypatch.setattr(component, "client", component.Mock)
+        mock = component.Mock
         configuration = component.CONF if component.configuration is not None else None
-        return component.Mock(configuration)
+        instance = mock(configuration)
+
+        def shared(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+            return instance  # not an instance of the subclass: __init__ is not run again
+
+        stand_in = type(mock.__name__, (mock,), {"__new__": shared, "__module__": mock.__module__})
+        monkeypatch.setattr(component, "client", stand_in)
+        return instance
 
     return replace

@@ -60,7 +60,7 @@ def test_check_mocks_command(home: Path) -> None:
     env = {"PYTHONPATH": str(PROGRAMS)}
     good = oservices_in(home, "check", "mocks", "listener", env=env)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "1 components with a Client checked, 0 differences" in good.stdout
+    assert "1 component with a Client checked, 0 differences" in good.stdout
     bad = oservices_in(home, "check", "mocks", env=env)
     assert bad.returncode == 1
     assert "drifted: ping: the Client returns bool, the Mock returns str" in bad.stdout
@@ -115,6 +115,13 @@ def test_a_client_replaced_by_its_mock(oservices_mock, oservices_plugin_manager)
     assert mock.ping() and mock.pings == 1
     component = oservices_plugin_manager.components()["listener"]
     assert component.Client.__name__ == "ListenerMock"
+    client = component.Client(component.CONF)  # what code under test does
+    assert client is mock
+    assert client.ping() and mock.pings == 2
+
+
+def test_the_client_is_back_after_the_test(oservices_plugin_manager):
+    assert oservices_plugin_manager.components()["listener"].Client.__name__ == "ListenerClient"
 """
 
 CONFTEST = """
@@ -146,7 +153,7 @@ def test_the_pytest_plugin_fixtures(
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_toolkit=TOOLKIT_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_the_plugin_is_declared_for_pytest() -> None:

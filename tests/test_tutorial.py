@@ -113,7 +113,7 @@ def test_components_config_and_check_mocks(workdir: Path, port: int) -> None:
 
     mocks = run_in(home, [oservices, "check", "mocks"], env)
     assert mocks.returncode == 0, mocks.stdout + mocks.stderr
-    assert mocks.stdout == "1 components with a Client checked, 0 differences\n"
+    assert mocks.stdout == "1 component with a Client checked, 0 differences\n"
 
 
 def test_up_status_client_stop(workdir: Path, port: int, running: Path) -> None:
