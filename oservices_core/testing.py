@@ -20,7 +20,6 @@ Importing this module imports only pytest: pytest loads it at every start.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -53,7 +52,11 @@ __all__ = [
 
 @pytest.fixture
 def oservices_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Settings in a temporary home (also the working directory), active for the test."""
+    """Settings in a temporary home (also the working directory), active for the test.
+
+    ``base_port`` is a port that was free when the test started, so two test
+    runs on one machine do not fight over 8000.
+    """
     from oservices_core._settings import load_settings
 
     home = tmp_path / "oservices-home"
@@ -62,6 +65,7 @@ def oservices_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         if name.upper().startswith("OSERVICES_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("OSERVICES_HOME", str(home))
+    monkeypatch.setenv("OSERVICES_BASE_PORT", str(_free_port()))
     monkeypatch.chdir(home)
     with load_settings(home=home).activate() as settings:
         yield settings
@@ -79,34 +83,59 @@ SystemFactory = Callable[..., "System"]
 
 
 @pytest.fixture
-def oservices_system(oservices_plugin_manager: PluginManager) -> SystemFactory:
-    """Make a system configured, built and initialized in the temporary home."""
+def oservices_system(
+    oservices_plugin_manager: PluginManager, oservices_settings: Settings
+) -> SystemFactory:
+    """Make a system configured, built and initialized in the temporary home.
+
+    The stages run in a process of their own, as ``oservices build`` and
+    ``oservices init`` would: setting Django up is once per process, and the
+    test's process stays free of it.
+    """
 
     def make(components: Sequence[str] | None = None, *, file: str | Path | None = None) -> System:
         from oservices_core._registry import Registry
         from oservices_core._system import System
-        from oservices_core._workflow import run_workflow
 
         registry = Registry(oservices_plugin_manager)
-        if file is not None:
-            system = System.load(file, registry)
-        elif components is None:
-            system = System.from_registry(registry)
-        else:
-            system = System(
-                registry, components=list(components), services=_services(registry, components)
-            )
+        if file is None and components is not None:
+            file = oservices_settings.home / "test-system.toml"
+            Path(file).write_text(_system_file(registry, components), encoding="utf-8")
         for stage in ("build", "init"):
-            run_workflow(system, (stage,), out=io.StringIO())
-        return system
+            _run_stage(stage, file)
+        return System.load(file, registry) if file else System.from_registry(registry)
 
     return make
 
 
-def _services(registry: Any, components: Sequence[str]) -> list[str]:
-    return [
+def _system_file(registry: Any, components: Sequence[str]) -> str:
+    import json
+
+    services = [
         s.name for s in registry.services.values() if all(c in components for c in s.components)
     ]
+    return f"components = {json.dumps(list(components))}\nservices = {json.dumps(services)}\n"
+
+
+def _run_stage(stage: str, file: str | Path | None) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "oservices_core", stage]
+    if file is not None:
+        command += ["--system", str(file)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own CLI
+    if done.returncode != 0:
+        pytest.fail(f"oservices {stage} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @final

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from _run import run_in
-from _venv import ROOT, checked, new_venv, wheel
+from _venv import ROOT, checked, new_venv, pip, wheel
 from test_administrator_e2e import TOKEN, carrying, groups_alive, wait_for
 
 SHOP = ROOT / "examples" / "shop"
@@ -93,3 +93,22 @@ def test_up_serves_the_api_and_stop_leaves_nothing(venv: Path, tmp_path: Path) -
     finally:
         for process in carrying(token):  # whatever a failure left running
             process.kill()
+
+
+def test_the_demos_own_tests_pass_with_the_toolkit(venv: Path, tmp_path: Path) -> None:
+    """The shop's tests use the pytest plugin that the oservices wheel declares."""
+    checked([*pip(venv), "install", "pytest"], "installing pytest")
+    result = run_in(
+        tmp_path,
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pytest",
+            str(SHOP / "tests"),
+            "-p",
+            "no:cacheprovider",
+        ],
+        {TOKEN: uuid.uuid4().hex},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b3 passed\b", result.stdout), result.stdout

@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -20,33 +19,12 @@ import pytest
 from shop import ShopClient, ShopError, ShopMock, api, scheduler, worker
 from shop.tools import place_orders
 
-from oservices_core import load_settings
 from oservices_core.testing import check_mocks
 
 if TYPE_CHECKING:
-    from oservices_core import Settings
     from oservices_core.testing import Running
 
 SHOP = ["shop-api", "shop-worker", "shop-scheduler"]
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def oservices_settings(
-    oservices_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    """The toolkit's settings, on a free base port: the API must not meet another server."""
-    port = str(free_port())
-    monkeypatch.setenv("OSERVICES_BASE_PORT", port)
-    with load_settings(home=oservices_settings.home).activate() as settings:
-        yield settings
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
@@ -102,19 +80,25 @@ def test_an_order_is_queued_by_the_api_and_processed_by_the_worker(
 def test_code_asking_for_the_client_gets_the_mock(oservices_mock: Callable[[str], Any]) -> None:
     mock = oservices_mock("shop-api")
     assert isinstance(mock, ShopMock)
-    assert api.Client is ShopMock  # what place_orders builds when given no client
+    assert issubclass(api.Client, ShopMock)
+    assert api.Client(api.CONF) is mock  # what place_orders builds when given no client
 
-    assert [o.status for o in place_orders({"pear": 1})] == ["queued"]  # no process runs
+    first = place_orders({"pear": 1})  # no process runs: the calls reach the test's Mock
+    assert [(o.id, o.status) for o in first] == [(1, "queued")]
 
-    orders = place_orders({"apple": 2, "pear": 1}, client=mock)
-    assert [(o.id, o.item, o.quantity) for o in orders] == [(1, "apple", 2), (2, "pear", 1)]
+    orders = first + place_orders({"apple": 2, "pear": 1}, client=mock)
+    assert [(o.id, o.item, o.quantity) for o in orders] == [
+        (1, "pear", 1),
+        (2, "apple", 2),
+        (3, "pear", 1),
+    ]
     assert mock.list_orders() == orders
     assert mock.get_order(2) == orders[1]
     with pytest.raises(ShopError, match="'item' must be a non-empty string") as refused:
         mock.create_order(" ", 1)
     assert refused.value.status == 400
     with pytest.raises(ShopError) as missing:
-        mock.get_order(3)
+        mock.get_order(4)
     assert missing.value.status == 404
 
 
