@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import secrets
-import select
 import signal
 import socket
 import subprocess
@@ -28,11 +27,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from oservices_core import _procutil
-from oservices_core._errors import ConfigurationError, OservicesError, Problem
+from oservices_core._errors import OservicesError
 from oservices_core._instance import TERMINAL, ComponentStatus, Instance, describe_exit
 from oservices_core._logfiles import RotatingLog, log_path
 from oservices_core._loop import Loop
 from oservices_core._notify import NotifyListener
+from oservices_core._startorder import check_readiness, start_order
 from oservices_core._template import INSTANCE_VARIABLE
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from oservices_core._settings import Settings
     from oservices_core._system import System
 
-__all__ = ["Administrator", "check_readiness", "start_order"]
+__all__ = ["Administrator"]
 
 _GROUP_POLL = 0.005
 _EARLY_MAX = 4096
@@ -48,62 +48,6 @@ _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 Event = Callable[[str, str], None]
 T = TypeVar("T")
 _DONE = ("FATAL", "EXITED")
-
-
-def start_order(system: System) -> list[str]:
-    """Components ordered so that each comes after what it depends on."""
-    order: list[str] = []
-    visiting: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order:
-            return
-        if name in visiting:
-            cycle = " -> ".join([*visiting[visiting.index(name) :], name])
-            raise ConfigurationError(
-                Problem("system", "depends_on", "no cycle", cycle, hint="remove one dependency")
-            )
-        visiting.append(name)
-        for dependency in system.components[name].depends_on:
-            if dependency not in system.components:
-                raise ConfigurationError(
-                    Problem(
-                        f"component {name!r}",
-                        "depends_on",
-                        "components of this system",
-                        repr(dependency),
-                        hint=f"add {dependency!r} to the system",
-                    )
-                )
-            visit(dependency)
-        visiting.pop()
-        order.append(name)
-
-    for name in system.components:
-        visit(name)
-    return order
-
-
-def check_readiness(system: System) -> None:
-    """A ``tcp:FIELD`` readiness must name a field of the component's configuration."""
-    problems = []
-    for component in system.components.values():
-        ready = component.ready
-        if ready.kind != "tcp" or ready.target.isdigit():
-            continue
-        fields = component.configuration.model_fields if component.configuration else {}
-        if ready.target not in fields:
-            problems.append(
-                Problem(
-                    f"component {component.name!r} declaration",
-                    "ready",
-                    f"a port field of its configuration ({', '.join(fields) or 'it has none'})",
-                    repr(str(ready)),
-                    hint="name the field ('tcp:FIELD') or the port ('tcp:8000')",
-                )
-            )
-    if problems:
-        raise ConfigurationError(problems)
 
 
 @final
@@ -311,7 +255,7 @@ class Administrator:
             self._tsock.close()  # the template sees the end, sweeps what is left, exits
             self._tsock = None
         if self._template is not None:
-            _wait_exit(self._template, 5.0)
+            _procutil.wait_exit(self._template, 5.0)
         for closing in (self._notify, self._control):
             if closing is not None:
                 closing.close()
@@ -425,7 +369,7 @@ class Administrator:
             pid, states = message
             if states.get("READY") != "1":
                 continue
-            group = _pgid(pid) or -1
+            group = _procutil.pgid_of(pid) or -1
             instance = self._by_pid.get(pid) or self._by_pid.get(group)
             if instance is not None:
                 self._became_ready(instance)
@@ -438,7 +382,7 @@ class Administrator:
             instance.timer = None
             if instance.state != "STARTING":
                 return
-            if instance.address is not None and _connects(*instance.address):
+            if instance.address is not None and _procutil.connects(*instance.address):
                 self._became_ready(instance)
             else:
                 self._probe(instance, min(delay * 2, _PROBE_MAX))
@@ -775,33 +719,6 @@ class Administrator:
             self._changed.notify_all()
         if self.on_event is not None:
             self.on_event(name, message)
-
-
-def _wait_exit(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """Wait for ``process`` to exit; woken by the kernel, not by polling, where it can."""
-    with contextlib.suppress(AttributeError, OSError):
-        fd = os.pidfd_open(process.pid)
-        try:
-            select.select([fd], [], [], timeout)
-        finally:
-            os.close(fd)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout)
-
-
-def _connects(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
 
 
 def _reveal(value: Any) -> str:

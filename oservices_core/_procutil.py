@@ -9,18 +9,23 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import socket
+import subprocess
 from functools import cache
 from pathlib import Path
 
 __all__ = [
+    "connects",
     "group_alive",
     "kill_group",
+    "pgid_of",
     "reset_signals",
     "set_parent_death_signal",
     "set_subreaper",
     "unix_address",
+    "wait_exit",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -105,3 +110,30 @@ def connect_unix(path: Path, timeout: float | None = None) -> socket.socket:
         if fd is not None:
             os.close(fd)
     return sock
+
+
+def wait_exit(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for ``process`` to exit; woken by the kernel, not by polling, where it can."""
+    with contextlib.suppress(AttributeError, OSError):
+        fd = os.pidfd_open(process.pid)
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
+def connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def pgid_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None

@@ -24,13 +24,13 @@ from oservices_core import (
     get_plugin_manager,
     notify_ready,
 )
-from oservices_core._administrator import check_readiness, start_order
 from oservices_core._control import parse_request
 from oservices_core._logfiles import RotatingLog, follow, tail
 from oservices_core._loop import Loop
 from oservices_core._notify import NotifyListener
 from oservices_core._policy import parse_signal
 from oservices_core._registry import Registry
+from oservices_core._startorder import check_readiness, start_order
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
