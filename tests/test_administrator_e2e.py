@@ -265,6 +265,14 @@ def test_sighup_restarts_only_what_changed(up: Callable[..., Up], home: Path) ->
     assert after["dependent"]["pid"] == before["dependent"]["pid"]
     assert "obedient: reloaded" in system.cli("logs", "obedient").stdout
 
+    # A broken file refuses the reload; everything keeps running as it was.
+    config.write_text("greeting = [unclosed\n")
+    os.kill(system.process.pid, signal.SIGHUP)
+    wait_for(lambda: "reload refused, nothing changed" in system.log(), 10, "the refusal")
+    assert "obedient.toml" in system.log()
+    pids = {name: status["pid"] for name, status in system.wait_healthy().items()}
+    assert pids == {name: status["pid"] for name, status in after.items()}
+
 
 def test_tcp_readiness_and_a_plain_exec(up: Callable[..., Up]) -> None:
     with socket.socket() as probe:
@@ -302,6 +310,28 @@ def test_control_socket_refuses_bad_requests_and_carries_on(
         assert answer["ok"] is False, bad
         assert answer["error"]
     assert system.cli("status").returncode == 0
+
+
+def test_logs_follow_the_output(up: Callable[..., Up], home: Path) -> None:
+    system = up(["obedient"])
+    system.wait_healthy()
+    assert system.cli("logs", "obedient", "-n", "1").stdout == "obedient: hello\n"
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "oservices_core", "logs", "obedient", "-f", "-n", "0"],
+        cwd=home,
+        env=environ(home, system.env),
+        stdout=subprocess.PIPE,
+    )
+    try:
+        time.sleep(0.5)  # following from the end: only what comes next is printed
+        assert system.cli("restart", "obedient").returncode == 0
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"obedient: hello\n"
+    finally:
+        follower.kill()
+        follower.wait()
+        if follower.stdout is not None:
+            follower.stdout.close()
 
 
 def test_commands_without_an_administrator_say_so(home: Path) -> None:
