@@ -21,6 +21,7 @@ as an attached descriptor, ``{"op": "reload", "env"}``. From it: ``ready``
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -83,6 +84,10 @@ class _Template:
         for component in system.components.values():
             with contextlib.suppress(Exception):  # the component reports its own failure
                 component.load_main()  # a neutral module: importing it does no work
+        # What is loaded now stays: the children's collections need not walk it
+        # (which would also copy every page it touches).
+        gc.collect()
+        gc.freeze()
 
     def send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):  # the Administrator is gone; the keeper acts next
