@@ -1,27 +1,19 @@
-"""The running commands: ``up``, ``status``, ``stop``, ``restart``, ``logs`` and ``run``.
+"""The parsers of the running commands (``up``, ``status``, ``stop``, ``restart``,
+``logs``, ``run``).
 
-Importing this module stays light (``oservices --help`` builds its parsers):
-the Administrator and psutil load only when a command runs.
+``oservices --help`` builds every parser, so this module imports only
+argparse; the commands themselves are in :mod:`oservices_core._cli_running`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
-import sys
-import time
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: importing typing costs --help a noticeable part
 if TYPE_CHECKING:
-    from pathlib import Path
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
 
-__all__ = ["add_parsers", "api_addresses"]
-
-EXIT_NOT_READY = 3
-# Not a valid component name, so no component's log can take it.
-ADMINISTRATOR_LOG = "_administrator.log"
+__all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Any) -> None:
@@ -30,246 +22,32 @@ def add_parsers(commands: Any) -> None:
     up.add_argument("system", nargs="?", metavar="SYSTEM_FILE", help="default: HOME/system.toml")
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
     up.add_argument("--timeout", type=float, default=120, help="-d: seconds to wait for readiness")
-    up.set_defaults(handler=up_command)
+    up.set_defaults(handler=_lazy("up_command"))
     status = commands.add_parser("status", help="each component's state (exit 0: all ready)")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
-    status.set_defaults(handler=status_command)
+    status.set_defaults(handler=_lazy("status_command"))
     stop = commands.add_parser("stop", help="stop one component, or everything")
     stop.add_argument("name", nargs="?", metavar="NAME")
-    stop.set_defaults(handler=stop_command)
+    stop.set_defaults(handler=_lazy("stop_command"))
     restart = commands.add_parser("restart", help="stop a component if it runs, then start it")
     restart.add_argument("name", metavar="NAME")
-    restart.set_defaults(handler=restart_command)
+    restart.set_defaults(handler=_lazy("restart_command"))
     logs = commands.add_parser("logs", help="print a component's output")
     logs.add_argument("name", metavar="NAME")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
     logs.add_argument("-n", "--lines", type=int, default=-1, help="only the last N lines")
-    logs.set_defaults(handler=logs_command)
+    logs.set_defaults(handler=_lazy("logs_command"))
     run = commands.add_parser("run", help="run one component in this process (no supervision)")
     run.add_argument("name", metavar="NAME")
     run.add_argument("--system", metavar="FILE", help="the system file whose values apply")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=_lazy("run_command"))
 
 
-def up_command(args: argparse.Namespace) -> int:
-    """Build, then run the Administrator in the foreground or in the background."""
-    from oservices_core._settings import active_settings
+def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from oservices_core import _cli_running
 
-    settings = active_settings()
-    _refuse_a_second(settings.run_dir)
-    if args.detach:
-        return _detach(args, settings.run_dir, settings.log_dir)
-    system = _prepare(args.system)
-    from oservices_core._administrator import Administrator
+        run: Callable[[argparse.Namespace], int] = getattr(_cli_running, name)
+        return run(args)
 
-    for service, address in api_addresses(system):
-        _print_event("oservices", f"{service} API at {address}")
-
-    administrator = Administrator(system, settings=settings, on_event=_print_event)
-    return administrator.run()
-
-
-def _refuse_a_second(run_dir: Path) -> None:
-    """Fail before building when an Administrator already uses this run directory."""
-    from oservices_core._control import lock
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.close(lock(run_dir))  # taken for good by the Administrator itself
-
-
-def _prepare(system_file: str | None) -> Any:
-    from oservices_core._cli_workflow import load_system
-    from oservices_core._workflow import run_workflow
-
-    system = load_system(system_file)
-    for stages in (("build",), ("init",)):
-        _, reports = run_workflow(system, stages, out=sys.stderr)
-        for report in reports:
-            state = "up to date" if report.up_to_date else f"{len(report.artifacts)} files"
-            _print_event("oservices", f"{report.name}: {state}")
-    return system
-
-
-def api_addresses(system: Any) -> list[tuple[str, str]]:
-    """Each service's API address, where its API component's configuration has a port."""
-    found = []
-    resolver = system.resolver()
-    for service in system.services.values():
-        component = system.components.get(service.api) if service.api else None
-        if component is None or component.configuration is None:
-            continue
-        configuration = resolver.resolve(component.configuration, component.name).value
-        port = getattr(configuration, "port", None)
-        if isinstance(port, int):
-            host = str(getattr(configuration, "host", "127.0.0.1"))
-            host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104 - shown, not bound
-            found.append((service.name, f"http://{host}:{port}/"))
-    return found
-
-
-def _print_event(name: str, message: str) -> None:
-    stamp = time.strftime("%H:%M:%S")
-    print(f"{stamp} {name}: {message}", flush=True)
-
-
-def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
-    from oservices_core._cli_workflow import load_system
-    from oservices_core._control import NotRunningError, request
-    from oservices_core._errors import OservicesError
-
-    log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "oservices_core", "up"]
-    if args.system:
-        command.append(os.path.abspath(args.system))
-    with (log_dir / ADMINISTRATOR_LOG).open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            where = log_dir / ADMINISTRATOR_LOG
-            raise OservicesError(f"the Administrator exited with {process.returncode}; see {where}")
-        try:
-            statuses = request(run_dir, "status")
-        except NotRunningError:
-            statuses = None
-        if statuses and all(s["state"] == "RUNNING" and s["ready"] for s in statuses):
-            print(f"oservices: Administrator running, pid {process.pid}; 'oservices stop' stops it")
-            _print_table(statuses)
-            for service, address in api_addresses(load_system(args.system)):
-                print(f"{service} API at {address}")
-            return 0
-        time.sleep(0.1)
-    print(f"oservices: not every component is ready after {args.timeout:g}s", file=sys.stderr)
-    return EXIT_NOT_READY
-
-
-def status_command(args: argparse.Namespace) -> int:
-    """Print every component's status; exit 0 only when all are running and ready."""
-    from oservices_core._control import request
-    from oservices_core._settings import active_settings
-
-    statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
-    if args.json:
-        print(json.dumps(statuses, indent=2))
-    else:
-        _print_table(statuses)
-    healthy = all(s["state"] == "RUNNING" and s["ready"] for s in statuses)
-    return 0 if healthy else EXIT_NOT_READY
-
-
-def _print_table(statuses: list[dict[str, Any]]) -> None:
-    rows: list[tuple[str, ...]] = [
-        (
-            "COMPONENT",
-            "STATE",
-            "READY",
-            "PID",
-            "PGID",
-            "UPTIME",
-            "RESTARTS",
-            "LAST EXIT",
-            "CPU%",
-            "MEMORY",
-            "REASON",
-        )
-    ]
-    rows += [_row(s) for s in statuses]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-def _row(s: dict[str, Any]) -> tuple[str, ...]:
-    def shown(value: Any, fmt: str = "{}") -> str:
-        return "-" if value is None else fmt.format(value)
-
-    memory = None if s["memory"] is None else f"{s['memory'] / 2**20:.1f}M"
-    return (
-        s["name"],
-        s["state"],
-        "yes" if s["ready"] else "no",
-        shown(s["pid"]),
-        shown(s["pgid"]),
-        shown(s["uptime"], "{:.0f}s"),
-        str(s["restarts"]),
-        shown(s["last_exit"]),
-        shown(s["cpu_percent"], "{:.1f}"),
-        shown(memory),
-        s["reason"],
-    )
-
-
-def stop_command(args: argparse.Namespace) -> int:
-    """Stop one component; or every component, and then the Administrator exits."""
-    from oservices_core._control import request, running_pid
-    from oservices_core._settings import active_settings
-
-    run_dir = active_settings().run_dir
-    if args.name is not None:
-        request(run_dir, "stop", args.name)
-        print(f"oservices: {args.name} stopped")
-        return 0
-    pid = running_pid(run_dir)
-    request(run_dir, "stop")
-    while pid is not None and _alive(pid):
-        time.sleep(0.02)
-    print("oservices: every component stopped; the Administrator exited")
-    return 0
-
-
-def restart_command(args: argparse.Namespace) -> int:
-    """Restart a component through the running Administrator."""
-    from oservices_core._control import request
-    from oservices_core._settings import active_settings
-
-    request(active_settings().run_dir, "restart", args.name)
-    print(f"oservices: {args.name} restarted")
-    return 0
-
-
-def logs_command(args: argparse.Namespace) -> int:
-    """Print a component's output file; with ``-f``, keep printing it as it grows."""
-    from oservices_core._errors import OservicesError
-    from oservices_core._logfiles import follow, log_path, tail, write_out
-    from oservices_core._settings import active_settings
-
-    path = log_path(active_settings().log_dir, args.name)
-    if not path.exists() and not args.follow:
-        raise OservicesError(f"no output recorded for {args.name!r} (no file {path})")
-    data, offset = tail(path, args.lines)
-    write_out(data)
-    if args.follow:
-        for data in follow(path, offset=offset):
-            write_out(data)
-    return 0
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run one component in this process: no Administrator, no signal handlers."""
-    from oservices_core._child import run_component
-    from oservices_core._cli_workflow import load_system
-    from oservices_core._settings import active_settings
-
-    system = load_system(args.system)
-    if args.name not in system.components:
-        from oservices_core._errors import ConfigurationError
-        from oservices_core._registry import unknown_name
-
-        raise ConfigurationError(
-            unknown_name("component", args.name, system.components, "command line")
-        )
-    return run_component(system, args.name, active_settings())
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie its parent has yet to wait for."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return handler
