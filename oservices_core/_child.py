@@ -31,6 +31,7 @@ def narrowed(system: System, name: str) -> System:
         services=services,
         hosts=system.hosts,
         file=system.file,
+        host_settings=system.host_settings,
     )
 
 

@@ -57,7 +57,7 @@ class _SystemFile(BaseModel):
 class System:
     """What is run together: components (in order), their services, hosts, and a source file."""
 
-    __slots__ = ("components", "file", "hosts", "name", "registry", "services")
+    __slots__ = ("components", "file", "host_settings", "hosts", "name", "registry", "services")
 
     def __init__(
         self,
@@ -68,6 +68,7 @@ class System:
         services: list[str] | None = None,
         hosts: dict[str, list[str]] | None = None,
         file: Path | None = None,
+        host_settings: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.registry = registry
         self.name = name
@@ -76,6 +77,8 @@ class System:
         chosen = components if components is not None else list(registry.components)
         self.components: dict[str, Component] = {n: registry.components[n] for n in chosen}
         self.hosts = hosts or {}
+        # Each host's [hosts.NAME.settings]: the settings that differ on that host.
+        self.host_settings = host_settings or {}
 
     @classmethod
     def from_registry(cls, registry: Registry) -> System:
@@ -116,6 +119,7 @@ class System:
             services=parsed.services,
             file=path,
             hosts={h: host.components for h, host in parsed.hosts.items()},
+            host_settings={h: host.settings for h, host in parsed.hosts.items() if host.settings},
         )
 
     def configurations(self) -> dict[str, ConfigurationEntry]:

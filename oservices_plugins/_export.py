@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,7 +102,7 @@ def host_settings(context: Context) -> Settings:
     """The settings of the host being built: this build's, with the system file's
     ``[hosts.HOST.settings]`` on top (the ``host`` setting names the host)."""
     host = context.settings.host
-    extra = _system_hosts(context.system).get(host, {}).get("settings", {})
+    extra = context.system.host_settings.get(host, {})
     where = f"{context.system.file}: hosts.{host}.settings"
     return _with(context.settings, dict(extra) | {"host": host}, where)
 
@@ -135,15 +134,6 @@ def _with(settings: Settings, values: Mapping[str, Any], where: str) -> Settings
             for error in exc.errors()
         ]
         raise ConfigurationError(problems, subject="host settings") from None
-
-
-def _system_hosts(system: System) -> dict[str, dict[str, Any]]:
-    # System keeps each host's components; the per-host settings are read here, from the
-    # file System.load has already validated.
-    if system.file is None or not system.hosts:
-        return {}
-    hosts = tomllib.loads(system.file.read_text(encoding="utf-8")).get("hosts", {})
-    return hosts if isinstance(hosts, dict) else {}
 
 
 # Components, hosts, ports -----------------------------------------------------------
@@ -333,7 +323,7 @@ def _port_clashes(context: Context, host: str, names: Sequence[str], where: str)
 
 
 def _settings_of(context: Context, host: str) -> Settings:
-    extra = _system_hosts(context.system).get(host, {}).get("settings", {})
+    extra = context.system.host_settings.get(host, {})
     return _with(context.settings, dict(extra) | {"host": host}, f"hosts.{host}.settings")
 
 
