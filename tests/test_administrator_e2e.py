@@ -187,6 +187,20 @@ def test_administrator_killed_leaves_no_orphans(up: Callable[..., Up]) -> None:
     assert groups_alive(pgids) == []
 
 
+def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
+    system = up(["obedient", "forker"])
+    system.wait_healthy()
+    (template,) = [
+        p
+        for p in psutil.Process(system.process.pid).children()
+        if "oservices_core._template" in p.cmdline()
+    ]
+    template.kill()
+    assert system.process.wait(30) != 0
+    assert "the template process died" in system.log()
+    wait_for(lambda: not carrying(system.token), 5.0, "every process to be gone")
+
+
 def test_sigterm_stops_everything_and_exits_zero(up: Callable[..., Up]) -> None:
     system = up(["obedient", "dependent", "stubborn"])
     statuses = system.wait_healthy()
