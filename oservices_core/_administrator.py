@@ -198,7 +198,14 @@ class Administrator:
 
     # Opening and closing -----------------------------------------------------
 
-    def _open(self) -> None:
+    def preload(self) -> None:
+        """Take the run directory and start the template now, without waiting for it.
+
+        ``oservices up`` calls this before its build, so the template's imports
+        happen while the build runs. :meth:`start` and :meth:`run` call it too.
+        """
+        if self._template is not None:
+            return
         run_dir = self.settings.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.control:
@@ -206,7 +213,12 @@ class Administrator:
 
             self._lock_fd = lock(run_dir)
         self._env = {**os.environ, **self.settings.environ()}
-        self._start_template()
+        self._launch_template()
+
+    def _open(self) -> None:
+        run_dir = self.settings.run_dir
+        self.preload()
+        self._await_template()
         self._notify = NotifyListener(self.token)
         self._loop.add_reader(self._notify.sock, self._on_notify)
         if self.control:
@@ -214,7 +226,7 @@ class Administrator:
 
             self._control = ControlServer(self._loop, run_dir, set(self.instances), self._dispatch)
 
-    def _start_template(self) -> None:
+    def _launch_template(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         system_file = str(self.system.file) if self.system.file else ""
         self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -225,14 +237,19 @@ class Administrator:
             start_new_session=True,  # a signal to the Administrator's group leaves the keeper
         )
         theirs.close()
-        ours.settimeout(120)
-        hello = json.loads(ours.recv(1 << 20) or b'{"event": "load_failed", "error": "exited"}')
+        self._tsock = ours
+
+    def _await_template(self) -> None:
+        assert self._tsock is not None
+        assert self._template is not None
+        self._tsock.settimeout(120)
+        data = self._tsock.recv(1 << 20) or b'{"event": "load_failed", "error": "it exited"}'
+        hello = json.loads(data)
         if hello["event"] != "ready":
             self._template.wait()
             raise OservicesError(f"the template process could not load plugins: {hello['error']}")
-        ours.setblocking(False)
-        self._tsock = ours
-        self._loop.add_reader(ours, self._on_template)
+        self._tsock.setblocking(False)
+        self._loop.add_reader(self._tsock, self._on_template)
 
     def _serve(self) -> None:
         self._loop.running = True

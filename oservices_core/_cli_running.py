@@ -40,13 +40,15 @@ def up_command(args: argparse.Namespace) -> int:
     _refuse_a_second(settings.run_dir)
     if args.detach:
         return _detach(args, settings.run_dir, settings.log_dir)
-    system = _prepare(args.system)
     from oservices_core._administrator import Administrator
+    from oservices_core._cli_workflow import load_system
 
+    system = load_system(args.system)
+    administrator = Administrator(system, settings=settings, on_event=_print_event)
+    administrator.preload()  # the template's imports overlap the build
+    _prepare(system)
     for service, address in api_addresses(system):
         _print_event("oservices", f"{service} API at {address}")
-
-    administrator = Administrator(system, settings=settings, on_event=_print_event)
     return administrator.run()
 
 
@@ -58,17 +60,14 @@ def _refuse_a_second(run_dir: Path) -> None:
     os.close(lock(run_dir))  # taken for good by the Administrator itself
 
 
-def _prepare(system_file: str | None) -> Any:
-    from oservices_core._cli_workflow import load_system
+def _prepare(system: Any) -> None:
     from oservices_core._workflow import run_workflow
 
-    system = load_system(system_file)
     for stages in (("build",), ("init",)):
         _, reports = run_workflow(system, stages, out=sys.stderr)
         for report in reports:
             state = "up to date" if report.up_to_date else f"{len(report.artifacts)} files"
             _print_event("oservices", f"{report.name}: {state}")
-    return system
 
 
 def api_addresses(system: Any) -> list[tuple[str, str]]:
