@@ -149,7 +149,10 @@ class Administrator:
         self._call(lambda: self._want(self._instance(name)))
 
     def reload(self, settings: Settings | None = None) -> list[str]:
-        """Reload settings and configurations; restart the components whose own changed."""
+        """Reload settings and configurations; restart the components whose own changed.
+
+        A component's own: its configuration and its service's.
+        """
         return self._call(lambda: self._reload(settings))
 
     def run(self) -> int:
@@ -679,10 +682,19 @@ class Administrator:
         return resolver.resolve(configuration, instance.name).value
 
     def _fingerprint(self, instance: Instance, settings: Settings | None = None) -> str:
-        configuration = self._configuration(instance, settings)
-        if configuration is None:
+        """A digest of the component's configuration and of its service's, as resolved now."""
+        resolver = self.system.resolver(settings or self.settings)
+        owned = [(instance.component.configuration, instance.name)]
+        service = self.system.registry.service_of(instance.name)
+        if service is not None and service.name in self.system.services:
+            owned.append((service.configuration, service.name))
+        dumped = [
+            resolver.resolve(cls, name).value.model_dump(mode="python")
+            for cls, name in owned
+            if cls is not None
+        ]
+        if not dumped:
             return ""
-        dumped = configuration.model_dump(mode="python")
         text = json.dumps(dumped, sort_keys=True, default=_reveal)
         return hashlib.sha256(text.encode()).hexdigest()
 

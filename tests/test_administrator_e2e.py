@@ -300,6 +300,14 @@ def test_tcp_readiness_and_a_plain_exec(up: Callable[..., Up]) -> None:
     execed = psutil.Process(statuses["execed"]["pid"])
     assert "run" in execed.cmdline(), "spawn='exec' runs a fresh interpreter"
 
+    # The service's configuration is the listener's too: a change restarts it alone.
+    (system.home / "config" / "listening.toml").write_text('motd = "changed"\n')
+    os.kill(system.process.pid, signal.SIGHUP)
+    wait_for(lambda: "restarting listener" in system.log(), 10, "the reload")
+    after = system.wait_healthy()
+    assert after["listener"]["pid"] != statuses["listener"]["pid"]
+    assert after["execed"]["pid"] == statuses["execed"]["pid"]
+
 
 def test_control_socket_refuses_bad_requests_and_carries_on(
     up: Callable[..., Up], home: Path

@@ -198,4 +198,15 @@ execed = Component(
     spawn="exec",
 )
 handlers = Component(name="handlers", main=run_handlers, restart="never")
-listening = Service(name="listening", components=["listener"], api="listener")
+class ListeningConfiguration(Configuration):
+    """The listening service's own value: a reload restarts its components when it changes."""
+
+    motd: str = "welcome"
+
+
+listening = Service(
+    name="listening",
+    components=["listener"],
+    api="listener",
+    configuration=ListeningConfiguration,
+)
