@@ -10,12 +10,13 @@ notify, which depends on ``exp-db``, ready by TCP) and a loose component
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+
+from _processes import free_port
 
 SECRET = "tok-3x9-very-secret-value"  # noqa: S105 - a test's
 PLUGINS = (
@@ -107,14 +108,6 @@ FILES = {
         exp-shop = exp_demo:shop
     """,
 }
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (others may share this machine)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass

@@ -22,45 +22,10 @@ from typing import Any
 
 import psutil
 import pytest
+from _processes import TOKEN, carrying, free_port, groups_alive, wait_for
 from _run import environ, oservices_in
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
-TOKEN = "OSERVICES_TEST_TOKEN"  # noqa: S105 - a variable name, not a password
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def carrying(token: str) -> list[psutil.Process]:
-    """Live processes whose environment carries ``token``."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE and process.environ().get(TOKEN) == token:
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
-
-
-def groups_alive(pgids: list[int]) -> list[int]:
-    alive = []
-    for pgid in pgids:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            continue
-        alive.append(pgid)
-    return alive
 
 
 class Up:
@@ -289,9 +254,7 @@ def test_sighup_restarts_only_what_changed(up: Callable[..., Up], home: Path) ->
 
 
 def test_tcp_readiness_and_a_plain_exec(up: Callable[..., Up]) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     system = up(["execed"], ["listening"], OSERVICES_LISTENER__PORT=str(port))
     statuses = system.wait_healthy()
     assert f"listening API at http://127.0.0.1:{port}/" in system.log()

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _processes import TOKEN, carrying, free_port, groups_alive, wait_for
 from _run import run_in
 from _venv import ROOT, checked, new_venv, pip, wheel
-from test_administrator_e2e import TOKEN, carrying, groups_alive, wait_for
 
 SHOP = ROOT / "examples" / "shop"
 
@@ -37,13 +36,6 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = [wheel(wheelhouse, "oservices"), wheel(wheelhouse, "oservices-demo-shop")]
     checked([*installer, "install", *wheels], "installing the wheels, Django and gunicorn")
     return venv
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def call(url: str, body: dict[str, Any] | None = None) -> Any:

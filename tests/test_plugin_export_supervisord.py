@@ -9,14 +9,13 @@ from __future__ import annotations
 import configparser
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
-from _export_demo import SECRET, Demo, free_port, make_demo
+from _export_demo import SECRET, Demo, make_demo
+from _processes import TOKEN, carrying, free_port, wait_for
 
 SUPERVISORD = Path(sys.executable).parent / "supervisord"
 SUPERVISORCTL = Path(sys.executable).parent / "supervisorctl"
@@ -102,7 +101,7 @@ def supervised(demo: Demo) -> Iterator[tuple[Demo, subprocess.Popen[str], str]]:
     daemon = subprocess.Popen(
         [str(SUPERVISORD), "--nodaemon", "-c", str(conf(demo))],
         cwd=demo.home,
-        env=demo.env | {"EXPORT_TEST_TOKEN": token},
+        env=demo.env | {TOKEN: token},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -115,18 +114,6 @@ def supervised(demo: Demo) -> Iterator[tuple[Demo, subprocess.Popen[str], str]]:
             daemon.wait(10)
         for process in carrying(token):  # never leave one behind, even when a test fails
             process.kill()
-
-
-def carrying(token: str) -> list[psutil.Process]:
-    """The live processes whose environment holds ``token``."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("EXPORT_TEST_TOKEN") == token:
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def status(demo: Demo) -> dict[str, str]:
@@ -146,36 +133,39 @@ def status(demo: Demo) -> dict[str, str]:
     return states
 
 
-def wait_for(predicate: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return True
-        time.sleep(0.3)
-    return False
-
-
 @pytest.mark.skipif(not SUPERVISORD.exists(), reason="supervisor is not installed here")
 def test_supervisord_runs_the_system_and_stops_every_process(
     supervised: tuple[Demo, subprocess.Popen[str], str],
 ) -> None:
     demo, daemon, token = supervised
     expected = dict.fromkeys(PROGRAMS, "RUNNING")
-    running = wait_for(lambda: status(demo) == expected, 60)
-    logs = {name: _tail(demo.home / "log" / f"{name}.log") for name in PROGRAMS}
-    assert running, (status(demo), logs)
+    wait_for(
+        lambda: status(demo) == expected,
+        60,
+        lambda: f"every program RUNNING: {status(demo)} {_logs(demo)}",
+    )
 
     def child_started() -> bool:
         return any("exp-api-child" in " ".join(p.cmdline()) for p in carrying(token))
 
     # The API's own child process runs too: the group stop must reach it.
-    assert wait_for(child_started, 20), [p.cmdline() for p in carrying(token)]
+    wait_for(
+        child_started, 20, lambda: f"the API's child: {[p.cmdline() for p in carrying(token)]}"
+    )
     assert len(carrying(token)) >= 5  # supervisord, three components, the child
 
     daemon.terminate()  # supervisord stops every program, then exits
     output, _ = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, output
-    assert wait_for(lambda: not carrying(token), 10), [p.cmdline() for p in carrying(token)]
+    wait_for(
+        lambda: not carrying(token),
+        10,
+        lambda: f"every process to be gone: {[p.cmdline() for p in carrying(token)]}",
+    )
+
+
+def _logs(demo: Demo) -> dict[str, str]:
+    return {name: _tail(demo.home / "log" / f"{name}.log") for name in PROGRAMS}
 
 
 def _tail(path: Path) -> str:

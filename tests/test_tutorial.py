@@ -12,12 +12,12 @@ pytest tests (the toolkit's ``oservices_up`` and ``oservices_mock``).
 from __future__ import annotations
 
 import re
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _processes import free_port
 from _run import run_in
 from _venv import ROOT, checked, new_venv, wheel
 
@@ -60,16 +60,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture
