@@ -179,7 +179,7 @@ class Administrator:
 
     def _call(self, call: Callable[[], T]) -> T:
         if self._finished.done() or (
-            self._loop.thread is not None and self._loop.thread.ident == _thread_id()
+            self._loop.thread is not None and self._loop.thread.ident == threading.get_ident()
         ):
             return call()  # no loop to run it, or already in it
         future = self._loop.submit(call)
@@ -255,8 +255,7 @@ class Administrator:
         self._loop.add_reader(self._tsock, self._on_template)
 
     def _serve(self) -> None:
-        self._loop.running = True
-        self._loop.thread = _current_thread()
+        self._loop.thread = threading.current_thread()
         try:
             while not self._finished.done():
                 self._loop.run_once()
@@ -285,7 +284,6 @@ class Administrator:
         for instance in self.instances.values():
             if instance.log is not None:
                 instance.log.close()
-        self._loop.running = False
         self._loop.close()
         if not self._finished.done():
             self._finished.set_result(None)
@@ -344,7 +342,9 @@ class Administrator:
         instance.ready = False
         instance.reason = ""
         instance.started = time.monotonic()
-        self._set_timer(instance, instance.component.start_timeout, self._start_timed_out)
+        self._set_timer(
+            instance, instance.component.start_timeout, lambda: self._start_timed_out(instance)
+        )
         self._event(instance.name, "starting")
 
     def _on_spawned(self, instance: Instance, pid: int) -> None:
@@ -367,8 +367,7 @@ class Administrator:
             return
         instance.ready = True
         instance.state = "RUNNING"
-        self._loop.cancel(instance.timer)
-        instance.timer = None
+        self._cancel_timer(instance)
         self._event(instance.name, "ready")
         self._hook("component_ready", component=instance.component, pid=instance.pid)
         for other in self.instances.values():
@@ -399,7 +398,6 @@ class Administrator:
 
     def _probe(self, instance: Instance, delay: float) -> None:
         def probe() -> None:
-            instance.timer = None
             if instance.state != "STARTING":
                 return
             if instance.address is not None and _procutil.connects(*instance.address):
@@ -407,8 +405,7 @@ class Administrator:
             else:
                 self._probe(instance, min(delay * 2, _PROBE_MAX))
 
-        self._loop.cancel(instance.timer)
-        instance.timer = self._loop.call_later(delay, probe)
+        self._set_timer(instance, delay, probe)
 
     def _tcp_address(self, instance: Instance) -> tuple[str, int] | None:
         if instance.component.ready.kind != "tcp":
@@ -494,8 +491,7 @@ class Administrator:
             )
         if spawn_id != instance.spawn_id:
             return
-        self._loop.cancel(instance.timer)
-        instance.timer = None
+        self._cancel_timer(instance)
         instance.last_exit = returncode
         instance.pid = None
         instance.ready = False
@@ -513,12 +509,11 @@ class Administrator:
             return
         if time.monotonic() > kill_at:
             _procutil.kill_group(pgid, signal.SIGKILL)
-        instance.timer = self._loop.call_later(
-            _GROUP_POLL, lambda: self._await_group_gone(instance, pgid, kill_at)
+        self._set_timer(
+            instance, _GROUP_POLL, lambda: self._await_group_gone(instance, pgid, kill_at)
         )
 
     def _after_exit(self, instance: Instance) -> None:
-        instance.timer = None
         if instance.state == "STOPPING" or not instance.wanted or self._shutting_down:
             self._settle(instance, "STOPPED")
             return
@@ -550,10 +545,9 @@ class Administrator:
             instance.reason = f"restarting in {delay:g}s after {describe_exit(returncode)}"
             instance.restarts += 1
             self._event(instance.name, instance.reason)
-            instance.timer = self._loop.call_later(delay, lambda: self._restart_now(instance))
+            self._set_timer(instance, delay, lambda: self._restart_now(instance))
 
     def _restart_now(self, instance: Instance) -> None:
-        instance.timer = None
         if instance.state == "BACKOFF":
             instance.state = "STOPPED"
             self._maybe_start(instance)
@@ -577,8 +571,7 @@ class Administrator:
         done: Future[None] = Future()
         instance.wanted = False
         if instance.state in ("WAITING", "BACKOFF"):
-            self._loop.cancel(instance.timer)
-            instance.timer = None
+            self._cancel_timer(instance)
             instance.state = "STOPPED"
         if instance.state in TERMINAL:
             done.set_result(None)
@@ -587,16 +580,14 @@ class Administrator:
         if instance.state in ("STARTING", "RUNNING"):
             instance.state = "STOPPING"
             self._event(instance.name, "stopping")
-            self._loop.cancel(instance.timer)
             if instance.pid is not None:
                 self._signal_group(instance, instance.component.stop_signal)
-            instance.timer = self._loop.call_later(
-                instance.component.stop_timeout, lambda: self._stop_timed_out(instance)
+            self._set_timer(
+                instance, instance.component.stop_timeout, lambda: self._stop_timed_out(instance)
             )
         return done
 
     def _stop_timed_out(self, instance: Instance) -> None:
-        instance.timer = None
         if instance.state == "STOPPING" and instance.pgid is not None:
             self._event(instance.name, "did not stop in time; SIGKILL to its process group")
             _procutil.kill_group(instance.pgid, signal.SIGKILL)
@@ -729,11 +720,19 @@ class Administrator:
 
     # Plumbing ----------------------------------------------------------------
 
-    def _set_timer(
-        self, instance: Instance, delay: float, handler: Callable[[Instance], None]
-    ) -> None:
+    def _set_timer(self, instance: Instance, delay: float, callback: Callable[[], None]) -> None:
+        """Make ``callback`` the component's one pending timer, replacing any other."""
         self._loop.cancel(instance.timer)
-        instance.timer = self._loop.call_later(delay, lambda: handler(instance))
+
+        def fire() -> None:
+            instance.timer = None
+            callback()
+
+        instance.timer = self._loop.call_later(delay, fire)
+
+    def _cancel_timer(self, instance: Instance) -> None:
+        self._loop.cancel(instance.timer)
+        instance.timer = None
 
     def _hook(self, name: str, **kwargs: Any) -> None:
         hooks = self.system.registry.plugin_manager.hooks
@@ -754,10 +753,3 @@ def _reveal(value: Any) -> str:
     secret = getattr(value, "get_secret_value", None)
     return str(secret() if callable(secret) else value)
 
-
-def _thread_id() -> int:
-    return threading.get_ident()
-
-
-def _current_thread() -> Any:
-    return threading.current_thread()

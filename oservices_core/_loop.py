@@ -38,7 +38,6 @@ class Loop:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.selector.register(self.wake_r, selectors.EVENT_READ, self._drain)
-        self.running = False
         self.closed = False
         self.thread: threading.Thread | None = None
 
@@ -84,13 +83,6 @@ class Loop:
             return
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self.wake_w, b"\0")
-
-    def run(self) -> None:
-        """Run until :attr:`running` is set false."""
-        self.running = True
-        self.thread = threading.current_thread()
-        while self.running:
-            self.run_once()
 
     def run_once(self) -> None:
         """Wait for the next event or timer, and handle what is due."""
