@@ -414,8 +414,7 @@ class Administrator:
         if target.isdigit():
             return "127.0.0.1", int(target)
         configuration = self._configuration(instance)
-        host = str(getattr(configuration, "host", "127.0.0.1") or "127.0.0.1")
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a probe target
+        host = _procutil.reachable(str(getattr(configuration, "host", "") or ""))
         return host, int(getattr(configuration, target))
 
     def _watch_output(self, instance: Instance, fd: int) -> None:

@@ -37,15 +37,16 @@ def up_command(args: argparse.Namespace) -> int:
     from oservices_core._settings import active_settings
 
     settings = active_settings()
-    _refuse_a_second(settings.run_dir)
     if args.detach:
+        # Here, not only in the child: its status must not be another Administrator's.
+        _refuse_a_second(settings.run_dir)
         return _detach(args, settings.run_dir, settings.log_dir)
     from oservices_core._administrator import Administrator
     from oservices_core._cli_workflow import load_system
 
     system = load_system(args.system)
     administrator = Administrator(system, settings=settings, on_event=_print_event)
-    administrator.preload()  # the template's imports overlap the build
+    administrator.preload()  # takes the run directory; the template's imports overlap the build
     _prepare(system)
     for service, address in api_addresses(system):
         _print_event("oservices", f"{service} API at {address}")
@@ -72,6 +73,8 @@ def _prepare(system: Any) -> None:
 
 def api_addresses(system: Any) -> list[tuple[str, str]]:
     """Each service's API address, where its API component's configuration has a port."""
+    from oservices_core._procutil import reachable
+
     found = []
     resolver = system.resolver()
     for service in system.services.values():
@@ -81,9 +84,9 @@ def api_addresses(system: Any) -> list[tuple[str, str]]:
         configuration = resolver.resolve(component.configuration, component.name).value
         port = getattr(configuration, "port", None)
         if isinstance(port, int):
-            host = str(getattr(configuration, "host", "127.0.0.1"))
-            host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104 - shown, not bound
-            found.append((service.name, f"http://{host}:{port}/"))
+            host = reachable(str(getattr(configuration, "host", "") or ""))
+            shown = f"[{host}]" if ":" in host else host
+            found.append((service.name, f"http://{shown}:{port}/"))
     return found
 
 

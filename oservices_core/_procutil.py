@@ -21,6 +21,7 @@ __all__ = [
     "group_alive",
     "kill_group",
     "pgid_of",
+    "reachable",
     "reset_signals",
     "set_parent_death_signal",
     "set_subreaper",
@@ -137,3 +138,9 @@ def pgid_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def reachable(host: str) -> str:
+    """Where to connect to reach a server bound to ``host`` on this machine."""
+    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - not bound
+    return wildcard.get(host, host)

@@ -29,6 +29,7 @@ from oservices_core._logfiles import RotatingLog, follow, tail
 from oservices_core._loop import Loop
 from oservices_core._notify import NotifyListener
 from oservices_core._policy import parse_signal
+from oservices_core._procutil import reachable
 from oservices_core._registry import Registry
 from oservices_core._startorder import check_readiness, start_order
 
@@ -302,3 +303,11 @@ def test_the_administrator_from_code(programs: System, settings: Settings) -> No
     assert ("dependent", "ready") in events
     assert not (settings.run_dir / "oservices.sock").exists()
     assert json.loads(json.dumps(admin.status()[0].as_dict()))["name"] == "obedient"
+
+
+@pytest.mark.parametrize(
+    ("bound", "reached"),
+    [("0.0.0.0", "127.0.0.1"), ("", "127.0.0.1"), ("::", "::1"), ("10.1.2.3", "10.1.2.3")],  # noqa: S104 - addresses compared, not bound
+)
+def test_a_wildcard_address_is_reached_on_loopback(bound: str, reached: str) -> None:
+    assert reachable(bound) == reached
