@@ -26,14 +26,14 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
-from oservices_core import _procutil
+from oservices_core import _procutil, _template
 from oservices_core._errors import OservicesError
+from oservices_core._forking import Forked
 from oservices_core._instance import TERMINAL, ComponentStatus, Instance, describe_exit
 from oservices_core._logfiles import RotatingLog, log_path
 from oservices_core._loop import Loop
 from oservices_core._notify import NotifyListener
 from oservices_core._startorder import check_readiness, start_order
-from oservices_core._template import INSTANCE_VARIABLE
 
 if TYPE_CHECKING:
     from oservices_core._control import ControlServer
@@ -79,7 +79,7 @@ class Administrator:
         self.control = control
         self.token = secrets.token_hex(8)
         self._loop = Loop()
-        self._template: subprocess.Popen[bytes] | None = None
+        self._template: subprocess.Popen[bytes] | Forked | None = None
         self._tsock: socket.socket | None = None
         self._notify: NotifyListener | None = None
         self._control: ControlServer | None = None
@@ -232,13 +232,16 @@ class Administrator:
     def _launch_template(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         system_file = str(self.system.file) if self.system.file else ""
-        self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "oservices_core._template", str(theirs.fileno()), system_file],
-            pass_fds=[theirs.fileno()],
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a signal to the Administrator's group leaves the keeper
-        )
+        self._template = _template.fork(theirs, system_file or None, self._env)
+        if self._template is None:  # threads here: a fresh interpreter instead
+            self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "oservices_core._template", str(theirs.fileno()),
+                 system_file],
+                pass_fds=[theirs.fileno()],
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a signal to the Administrator's group leaves the keeper
+            )
         theirs.close()
         self._tsock = ours
 
@@ -327,7 +330,7 @@ class Administrator:
         self._by_spawn[self._spawns] = instance
         env = {
             **self._env,
-            INSTANCE_VARIABLE: f"{self.token}.{instance.name}.{self._spawns}",
+            _template.INSTANCE_VARIABLE: f"{self.token}.{instance.name}.{self._spawns}",
             "OSERVICES_COMPONENT": instance.name,
             "NOTIFY_SOCKET": self._notify.address,
         }

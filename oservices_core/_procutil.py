@@ -15,6 +15,10 @@ import socket
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oservices_core._forking import Forked
 
 __all__ = [
     "connects",
@@ -23,6 +27,7 @@ __all__ = [
     "pgid_of",
     "reachable",
     "reset_signals",
+    "set_name",
     "set_parent_death_signal",
     "set_subreaper",
     "unix_address",
@@ -30,6 +35,8 @@ __all__ = [
 ]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+_MAX_NAME = 15  # the kernel keeps 16 bytes of a process's name, the NUL included
 _PR_SET_CHILD_SUBREAPER = 36
 _MAX_SUN_PATH = 107  # sockaddr_un.sun_path is 108 bytes with the trailing NUL
 
@@ -42,7 +49,7 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def _prctl(option: int, value: int) -> bool:
+def _prctl(option: int, value: int | ctypes.c_char_p) -> bool:
     libc = _libc()
     prctl = getattr(libc, "prctl", None)
     return prctl is not None and prctl(option, value, 0, 0, 0) == 0
@@ -51,6 +58,11 @@ def _prctl(option: int, value: int) -> bool:
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
     """Ask the kernel to send ``sig`` to this process when its parent dies (Linux)."""
     return _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def set_name(name: str) -> bool:
+    """Name this process as ``ps -o comm`` and ``top`` show it (Linux; cut to 15 bytes)."""
+    return _prctl(_PR_SET_NAME, ctypes.c_char_p(os.fsencode(name)[:_MAX_NAME]))
 
 
 def set_subreaper() -> bool:
@@ -113,7 +125,7 @@ def connect_unix(path: Path, timeout: float | None = None) -> socket.socket:
     return sock
 
 
-def wait_exit(process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_exit(process: subprocess.Popen[bytes] | Forked, timeout: float) -> None:
     """Wait for ``process`` to exit; woken by the kernel, not by polling, where it can."""
     with contextlib.suppress(AttributeError, OSError):
         fd = os.pidfd_open(process.pid)

@@ -1,8 +1,10 @@
 """The template process: forks components, reaps them, and cleans up if orphaned.
 
-The Administrator starts it once (``python -m oservices_core._template FD``).
-It imports oservices, pydantic and every plugin's module before the first
-component starts, so a component costs one ``fork``, not a fresh interpreter.
+The Administrator forks it from its own process when that is safe (:func:`fork`:
+it then has the caller's imports already), else starts a fresh interpreter
+(``python -m oservices_core._template FD``). It loads oservices, pydantic and
+every plugin's module before the first component starts, so a component costs
+one ``fork``, not a fresh interpreter.
 It is also:
 
 - the parent of every component, and a child subreaper, so a descendant that
@@ -33,14 +35,16 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from oservices_core import _procutil
+from oservices_core._forking import Forked, flush_streams, let_go, single_threaded
 
 if TYPE_CHECKING:
     from oservices_core._settings import Settings
     from oservices_core._system import System
 
-__all__ = ["INSTANCE_VARIABLE", "main"]
+__all__ = ["INSTANCE_VARIABLE", "NAME", "fork", "main"]
 
 INSTANCE_VARIABLE = "OSERVICES_INSTANCE"
+NAME = "oservices-tmpl"  # the process name ps and top show (15 bytes at most)
 _KEEPER_SECONDS = 1.5
 _MAX_MESSAGE = 1 << 20
 
@@ -116,6 +120,7 @@ class _Template:
         try:
             parent = os.getppid()
             os.setpgid(0, 0)
+            _procutil.set_name(request["name"])  # for ps and top, not the template's name
             _procutil.set_parent_death_signal()
             if os.getppid() != parent:  # the template died before the flag was set
                 os._exit(1)
@@ -291,7 +296,39 @@ def main(argv: list[str] | None = None) -> int:
     """Run the template on the socket whose descriptor is ``argv[0]``."""
     args = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(args[0]))
-    template = _Template(sock, args[1] if len(args) > 1 and args[1] else None)
+    return _run(_Template(sock, args[1] if len(args) > 1 and args[1] else None))
+
+
+def fork(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> Forked | None:
+    """Fork the template from this process, or ``None`` when that is not safe here.
+
+    The child starts with every module this process has imported (oservices,
+    pydantic, the plugins), which is most of a fresh template's start-up. It
+    is only safe in a single-threaded process: a lock held by another thread
+    at the fork would stay held in the child forever.
+    """
+    if not single_threaded():
+        return None
+    flush_streams()
+    pid = os.fork()
+    if pid:
+        return Forked(pid)
+    code = 1
+    try:
+        os.setsid()  # as the fresh template: a signal to the caller's group leaves the keeper
+        _procutil.reset_signals()
+        let_go({sock.fileno()})
+        os.environ.clear()
+        os.environ.update(env)
+        code = _run(_Template(sock, system_file))
+    except BaseException:  # noqa: BLE001 - never return into the caller's code
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _run(template: _Template) -> int:
+    _procutil.set_name(NAME)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only the Administrator tells it what to do
     os.set_blocking(template.wake_w, False)

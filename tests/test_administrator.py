@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from oservices_core import (
@@ -25,13 +27,14 @@ from oservices_core import (
     notify_ready,
 )
 from oservices_core._control import parse_request
-from oservices_core._logfiles import RotatingLog, follow, tail
+from oservices_core._logfiles import RotatingLog, follow, log_path, tail
 from oservices_core._loop import Loop
 from oservices_core._notify import NotifyListener
 from oservices_core._policy import parse_signal
 from oservices_core._procutil import reachable
 from oservices_core._registry import Registry
 from oservices_core._startorder import check_readiness, start_order
+from oservices_core._template import NAME as TEMPLATE_NAME
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
@@ -303,6 +306,43 @@ def test_the_administrator_from_code(programs: System, settings: Settings) -> No
     assert ("dependent", "ready") in events
     assert not (settings.run_dir / "oservices.sock").exists()
     assert json.loads(json.dumps(admin.status()[0].as_dict()))["name"] == "obedient"
+
+
+def _template() -> psutil.Process:
+    (template,) = [p for p in psutil.Process().children() if p.name() == TEMPLATE_NAME]
+    return template
+
+
+def test_a_single_threaded_caller_forks_the_template_which_lets_go_of_its_state(
+    programs: System, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    with Administrator(programs, settings=settings) as admin:
+        admin.wait_ready(["obedient"])
+        # Forked: it shares the caller's command line (and its imports).
+        assert _template().cmdline() == psutil.Process().cmdline()
+        server.close()
+        # Neither the template nor a component holds the caller's listening socket.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    # capsys replaced sys.stdout by an object in memory: the component wrote to
+    # its own standard output, which is its log file, not to that object.
+    assert "obedient: " in log_path(settings.log_dir, "obedient").read_text()
+    assert "obedient: " not in capsys.readouterr().out
+
+
+def test_a_caller_with_threads_gets_a_fresh_template(programs: System, settings: Settings) -> None:
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait)
+    waiting.start()
+    try:
+        with Administrator(programs, settings=settings) as admin:
+            admin.wait_ready(["obedient"])
+            assert "oservices_core._template" in _template().cmdline()
+    finally:
+        release.set()
+        waiting.join()
 
 
 @pytest.mark.parametrize(

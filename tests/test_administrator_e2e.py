@@ -25,6 +25,8 @@ import pytest
 from _processes import TOKEN, carrying, free_port, groups_alive, wait_for
 from _run import environ, oservices_in
 
+from oservices_core._template import NAME as TEMPLATE_NAME
+
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
 
@@ -158,7 +160,7 @@ def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
     (template,) = [
         p
         for p in psutil.Process(system.process.pid).children()
-        if "oservices_core._template" in p.cmdline()
+        if p.name() == TEMPLATE_NAME
     ]
     template.kill()
     assert system.process.wait(30) != 0
