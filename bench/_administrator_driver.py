@@ -29,6 +29,7 @@ from oservices_core import (
     get_plugin_manager,
     load_settings,
 )
+from oservices_core._template import NAME as TEMPLATE_NAME
 
 READY_TIMEOUT = 120.0
 SETTLE = 2.0  # seconds after ready before the idle window: startup work is not idle work
@@ -72,12 +73,13 @@ def _cycle(system: System, settings: Settings) -> dict[str, Any]:
     ready = time.perf_counter()
     cpu = _cpu(me) - cpu  # this process's CPU while starting: the loop competes with the forks
     count = _ready(administrator)  # checked between the timed parts
+    template = _template_origin(me)
     events.phase = "stop"
     stopping = time.perf_counter()
     administrator.stop()
     stopped = time.perf_counter()
     return {"start_s": ready - started, "stop_s": stopped - stopping, "ready": count,
-            "start_cpu_s": cpu, "incidents": events.incidents,
+            "start_cpu_s": cpu, "incidents": events.incidents, "template": template,
             "stopped_s": events.last - stopping}  # until the last component event of the stop
 
 
@@ -119,6 +121,14 @@ def _idle(system: System, settings: Settings, window: float) -> dict[str, Any]:
 def _ready(administrator: Administrator) -> int:
     """How many components the Administrator reports running and ready."""
     return sum(status.healthy for status in administrator.status())
+
+
+def _template_origin(me: psutil.Process) -> str:
+    """"forked" when the template shares this process's command line, else "exec"."""
+    templates = [child for child in me.children() if child.name() == TEMPLATE_NAME]
+    if len(templates) != 1:
+        raise AssertionError(f"expected one template process, found {len(templates)}")
+    return "forked" if templates[0].cmdline() == me.cmdline() else "exec"
 
 
 def _component_pids(administrator: Administrator) -> set[int]:

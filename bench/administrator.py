@@ -159,6 +159,7 @@ class Cycle:
     incidents: tuple[str, ...] = ()  # the Administrator's events that a clean cycle lacks
     start_cpu: float | None = None  # the Administrator's process's CPU time during start
     stopped: float | None = None  # from stop() to its last component event ("stopped")
+    template: str = ""  # how the Administrator started its template: forked, or exec
 
 
 @final
@@ -291,9 +292,12 @@ def _measure(quick: bool) -> _Measurement:
                  for round_, cycle in enumerate(administrator, 1) for incident in cycle.incidents]
     start_cpu = [cycle.start_cpu for cycle in administrator if cycle.start_cpu is not None]
     stopped = [cycle.stopped for cycle in administrator if cycle.stopped is not None]
+    origins = sorted({cycle.template for cycle in administrator})
     start_notes = (
         f"administrator: CPU of its own process during start (its loop, wait_ready's polling; "
         f"not the template or the components): median {statistics.median(start_cpu):.3f} s",
+        f"administrator: its template was {' / '.join(origins)} in the timed rounds (forked: "
+        "from the single-threaded driver, with its imports; exec: a fresh interpreter)",
     )
     stop_notes = (
         "administrator: from stop() to its last component event ('stopped'): median "
@@ -412,7 +416,7 @@ def _digest(data: bytes) -> str:
 def _administrator(bed: _Bed) -> Cycle:
     result = _drive(bed, "cycle")
     return Cycle(float(result["start_s"]), float(result["stop_s"]), tuple(result["incidents"]),
-                 float(result["start_cpu_s"]), float(result["stopped_s"]))
+                 float(result["start_cpu_s"]), float(result["stopped_s"]), str(result["template"]))
 
 
 def _drive(bed: _Bed, mode: str, window: float = 0.0) -> dict[str, Any]:
