@@ -31,7 +31,10 @@ def group(name: str) -> tuple[str, ...]:
 def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage; arguments go to pytest."""
     session.install("-e", ".", *group("test"))
-    session.run("pytest", "--cov", "--cov-branch", "--cov-report=term-missing", *session.posargs)
+    # Absolute: a process forked in a test's own directory saves its data here too.
+    data = str(Path(".coverage").resolve())
+    session.run("pytest", "--cov", "--cov-branch", "--cov-report=term-missing", *session.posargs,
+                env={"COVERAGE_FILE": data})
 
 
 @nox.session

@@ -46,7 +46,7 @@ def up_command(args: argparse.Namespace) -> int:
 
     system = load_system(args.system)
     administrator = Administrator(system, settings=settings, on_event=_print_event)
-    administrator.preload()  # takes the run directory; the template's imports overlap the build
+    administrator.preload()  # takes the run directory; the template loads while we build
     _prepare(system)
     for service, address in api_addresses(system):
         _print_event("oservices", f"{service} API at {address}")

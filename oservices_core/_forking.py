@@ -3,8 +3,8 @@
 The Administrator forks its template from its own process when it can: the
 template then starts with every module the caller imported already, instead
 of paying a fresh interpreter's imports. A fork copies more than modules, so
-the child lets go of what is the parent's: its descriptors, its buffered
-standard streams, its signal handlers. ``multiprocessing``'s fork start
+the child lets go of what is the parent's: its sockets and pipes, its
+buffered standard streams, its signal handlers. ``multiprocessing``'s fork start
 method takes the same precautions (flushing the streams, single-threaded
 callers only).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -39,20 +40,29 @@ def flush_streams() -> None:
 
 
 def let_go(keep: set[int]) -> None:
-    """In a forked child: keep ``keep``, stdout and stderr; every other descriptor on /dev/null.
+    """In a forked child: stdin, and every inherited socket and pipe but ``keep``, on /dev/null.
 
-    Closing them instead would let a new file reuse a number that an inherited
-    object (a socket, a file) still owns and may close later. On /dev/null,
-    the parent's sockets are no longer held open here, and stdin reads nothing.
+    Holding them would keep the caller's listening ports bound and hide the
+    end of its pipes and socket pairs from their readers. Files stay open: a
+    coverage data file, say, must go on working. Pointing a descriptor at
+    /dev/null rather than closing it keeps its number taken, so an inherited
+    object that closes its descriptor later cannot close a new file's.
     """
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd not in keep and fd not in (1, 2, null):
-            with contextlib.suppress(OSError):  # the listing's own descriptor, closed since
-                os.dup2(null, fd, inheritable=fd == 0)
+        if fd == 0 or (fd not in keep and fd not in (1, 2, null) and _is_channel(fd)):
+            os.dup2(null, fd, inheritable=fd == 0)
     os.close(null)
     _fresh_streams()
+
+
+def _is_channel(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:  # the listing's own descriptor, closed since
+        return False
+    return stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode)
 
 
 def _fresh_streams() -> None:

@@ -32,7 +32,7 @@ import socket
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from oservices_core import _procutil
 from oservices_core._forking import Forked, flush_streams, let_go, single_threaded
@@ -311,8 +311,13 @@ def fork(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> F
         return None
     flush_streams()
     pid = os.fork()
-    if pid:
-        return Forked(pid)
+    if pid == 0:
+        _become_template(sock, system_file, env)
+    return Forked(pid)
+
+
+def _become_template(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> NoReturn:
+    """The forked child's whole life: never return into the caller's code."""
     code = 1
     try:
         os.setsid()  # as the fresh template: a signal to the caller's group leaves the keeper
@@ -321,7 +326,7 @@ def fork(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> F
         os.environ.clear()
         os.environ.update(env)
         code = _run(_Template(sock, system_file))
-    except BaseException:  # noqa: BLE001 - never return into the caller's code
+    except BaseException:  # noqa: BLE001 - whatever happens, it ends here
         traceback.print_exc()
     finally:
         os._exit(code)
