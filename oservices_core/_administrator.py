@@ -157,6 +157,8 @@ class Administrator:
 
     def run(self) -> int:
         """Run in the foreground until stopped; handles SIGTERM, SIGINT and SIGHUP."""
+        # Should the template die, what its components leave is re-parented here.
+        _procutil.set_subreaper()
         self._open()
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
@@ -480,6 +482,9 @@ class Administrator:
         self._loop.remove_reader(self._tsock)
         self._event("administrator", "the template process died; stopping everything")
         self._kill_everything()
+        # What escaped the components' groups was the template's to find; it is gone.
+        names = {_procutil.kept_name(name) for name in self.instances}
+        _template.sweep(f"{self.token}.", names, _template.KEEPER_SECONDS)
         raise OservicesError("the template process died")
 
     # Exits and restarts ------------------------------------------------------

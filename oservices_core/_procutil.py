@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "connects",
     "group_alive",
+    "kept_name",
     "kill_group",
     "pgid_of",
     "reachable",
@@ -63,6 +64,11 @@ def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
 def set_name(name: str) -> bool:
     """Name this process as ``ps -o comm`` and ``top`` show it (Linux; cut to 15 bytes)."""
     return _prctl(_PR_SET_NAME, ctypes.c_char_p(os.fsencode(name)[:_MAX_NAME]))
+
+
+def kept_name(name: str) -> str:
+    """The name :func:`set_name` leaves, as ``/proc/PID/stat`` shows it."""
+    return os.fsencode(name)[:_MAX_NAME].decode(errors="replace")
 
 
 def set_subreaper() -> bool:

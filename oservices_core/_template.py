@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import os
 import selectors
 import signal
@@ -32,6 +33,7 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from oservices_core import _procutil
@@ -41,11 +43,11 @@ if TYPE_CHECKING:
     from oservices_core._settings import Settings
     from oservices_core._system import System
 
-__all__ = ["INSTANCE_VARIABLE", "NAME", "fork", "main"]
+__all__ = ["INSTANCE_VARIABLE", "KEEPER_SECONDS", "NAME", "fork", "main", "sweep"]
 
 INSTANCE_VARIABLE = "OSERVICES_INSTANCE"
 NAME = "oservices-tmpl"  # the process name ps and top show (15 bytes at most)
-_KEEPER_SECONDS = 1.5
+KEEPER_SECONDS = 1.5
 _MAX_MESSAGE = 1 << 20
 
 
@@ -55,8 +57,8 @@ class _Template:
     def __init__(self, sock: socket.socket, system_file: str | None) -> None:
         self.sock = sock
         self.system_file = system_file
-        self.leaders: dict[int, tuple[int, str]] = {}  # pid -> (id, instance token)
-        self.dying: dict[str, tuple[int, float]] = {}  # token -> (pgid, sweep until)
+        self.leaders: dict[int, tuple[int, _Mark]] = {}  # pid -> (spawn id, its processes' mark)
+        self.dying: dict[_Mark, tuple[int, float]] = {}  # -> (pgid, sweep until)
         self.wake_r, self.wake_w = os.pipe()
         self.settings: Settings | None = None
         self.system: System | None = None
@@ -112,7 +114,8 @@ class _Template:
         os.close(log_fd)
         with contextlib.suppress(OSError):  # the child may have done it, or exited already
             os.setpgid(pid, pid)
-        self.leaders[pid] = (request["id"], request["env"].get(INSTANCE_VARIABLE, ""))
+        token = request["env"].get(INSTANCE_VARIABLE, "")
+        self.leaders[pid] = (request["id"], _Mark(token, _procutil.kept_name(request["name"])))
         self.send({"event": "spawned", "id": request["id"], "pid": pid})
 
     def _child(self, request: dict[str, Any], log_fd: int) -> None:
@@ -181,21 +184,22 @@ class _Template:
             if leader is not None:
                 self._exited(pid, leader, os.waitstatus_to_exitcode(status))
 
-    def _exited(self, pid: int, leader: tuple[int, str], returncode: int) -> None:
+    def _exited(self, pid: int, leader: tuple[int, _Mark], returncode: int) -> None:
         # Its children die with it: what is left of its group, and what escaped
         # the group but was re-parented here (this process is a subreaper).
         _procutil.kill_group(pid, signal.SIGKILL)
-        self._sweep(leader[1])
+        mark = leader[1].ended()
+        self._sweep(mark)
         # A descendant that escaped through a process still dying is re-parented
         # here only once that one is gone: sweep again until the group is.
-        self.dying[leader[1]] = (pid, time.monotonic() + _KEEPER_SECONDS)
+        self.dying[mark] = (pid, time.monotonic() + KEEPER_SECONDS)
         self.send({"event": "exited", "id": leader[0], "pid": pid, "returncode": returncode})
 
-    def _sweep(self, token: str | None) -> int:
-        """Kill adopted descendants: of instance ``token``, or all when ``None``."""
+    def _sweep(self, mark: _Mark | None) -> int:
+        """Kill adopted descendants: those ``mark`` owns, or all when ``None``."""
         killed = 0
         for pid in _children() - set(self.leaders):
-            if token is None or _instance_of(pid) == token:
+            if mark is None or mark.owns(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
@@ -207,7 +211,7 @@ class _Template:
         """The Administrator is gone: kill everything it started, then exit."""
         for pid in list(self.leaders):
             _procutil.kill_group(pid, signal.SIGKILL)
-        deadline = time.monotonic() + _KEEPER_SECONDS
+        deadline = time.monotonic() + KEEPER_SECONDS
         while time.monotonic() < deadline:
             self.reap_all()
             if not _children():
@@ -239,10 +243,10 @@ class _Template:
 
     def _sweep_dying(self) -> None:
         now = time.monotonic()
-        for token, (pgid, until) in list(self.dying.items()):
+        for mark, (pgid, until) in list(self.dying.items()):
             self.reap()
-            if not self._sweep(token) and (not _procutil.group_alive(pgid) or now > until):
-                del self.dying[token]
+            if not self._sweep(mark) and (not _procutil.group_alive(pgid) or now > until):
+                del self.dying[mark]
 
     def _receive(self) -> bool:
         try:
@@ -267,6 +271,44 @@ class _Template:
             self.send({"event": "reloaded"})
 
 
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """How to tell one start of a component's processes among the template's adopted ones.
+
+    A process that exec'd after the instance value was set carries it in
+    ``/proc/PID/environ``. One that only forked shows the template's original
+    environment there, but the component's name as its process name: it
+    belongs to this start if it was born before this start ended (a later
+    start of the same component has the same name).
+    """
+
+    token: str
+    name: str
+    until: float = math.inf  # CLOCK_BOOTTIME seconds, when the leader ended
+
+    def ended(self) -> _Mark:
+        return replace(self, until=time.clock_gettime(time.CLOCK_BOOTTIME))
+
+    def owns(self, pid: int) -> bool:
+        if self.token and _instance_of(pid) == self.token:
+            return True
+        name, born = _name_and_birth(pid)
+        return name == self.name and born <= self.until
+
+
+def _name_and_birth(pid: int) -> tuple[str, float]:
+    """A process's name and when it started, in CLOCK_BOOTTIME seconds."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat = file.read()
+    except OSError:
+        return "", math.inf
+    # pid (name) state ppid ...: the name may hold spaces and parentheses.
+    name = stat[stat.index(b"(") + 1 : stat.rindex(b")")].decode(errors="replace")
+    ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])  # field 22, starttime
+    return name, ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _children() -> set[int]:
     """This process's children, read from /proc without scanning every process."""
     me = os.getpid()
@@ -277,6 +319,35 @@ def _children() -> set[int]:
         import psutil
 
         return {child.pid for child in psutil.Process(me).children()}
+
+
+def sweep(prefix: str, names: set[str], seconds: float) -> None:
+    """Kill what is left of a pool whose template died, until nothing is.
+
+    A process that exec'd carries an instance value starting with ``prefix``
+    wherever it was re-parented; one that only forked has its component's
+    name (one of ``names``) and is found among this process's children, where
+    it lands if this process is a subreaper, as :meth:`Administrator.run` makes it.
+    """
+    deadline = time.monotonic() + seconds
+    me = os.getpid()
+    while True:
+        found = {pid for pid in _every_pid() - {me}
+                 if (_instance_of(pid) or "").startswith(prefix)}
+        adopted = {pid for pid in _children() if _name_and_birth(pid)[0] in names}
+        for pid in found | adopted:
+            with contextlib.suppress(OSError):  # gone already
+                os.kill(pid, signal.SIGKILL)
+        for pid in adopted:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        if not found | adopted or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def _every_pid() -> set[int]:
+    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
 
 
 def _instance_of(pid: int) -> str | None:

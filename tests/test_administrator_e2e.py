@@ -25,6 +25,7 @@ import pytest
 from _processes import TOKEN, carrying, free_port, groups_alive, wait_for
 from _run import environ, oservices_in
 
+from oservices_core._template import KEEPER_SECONDS
 from oservices_core._template import NAME as TEMPLATE_NAME
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -154,9 +155,37 @@ def test_administrator_killed_leaves_no_orphans(up: Callable[..., Up]) -> None:
     assert groups_alive(pgids) == []
 
 
-def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
-    system = up(["obedient", "forker"])
+def _named(token: str, name: str) -> set[int]:
+    return {p.pid for p in carrying(token) if p.name() == name}
+
+
+def test_stopping_one_component_takes_its_escaped_descendants(up: Callable[..., Up]) -> None:
+    system = up(["obedient", "escaper"])
     system.wait_healthy()
+    # The escaper forks a child that calls setsid, which forks again: none of
+    # them exec, so the name is what marks them, not their environment.
+    first = _named(system.token, "escaper")
+    assert len(first) == 3
+    assert system.cli("stop", "escaper").returncode == 0
+    wait_for(lambda: not _named(system.token, "escaper"), 2.0, "the escaped processes to end")
+
+    assert system.cli("restart", "escaper").returncode == 0
+    system.wait_healthy()
+    second = wait_for(lambda: len(_named(system.token, "escaper")) == 3 and _named(
+        system.token, "escaper"), 10.0, "the escaper's three processes")
+    assert not second & first
+    # Sweeping the first start's leftovers spares the second start's processes.
+    time.sleep(KEEPER_SECONDS + 0.5)
+    assert _named(system.token, "escaper") == second
+    assert system.cli("stop").returncode == 0
+    assert system.process.wait(30) == 0, system.log()
+    assert carrying(system.token) == []
+
+
+def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
+    system = up(["obedient", "forker", "escaper"])
+    system.wait_healthy()
+    assert len(carrying(system.token)) > 3  # the escaper's setsid descendant among them
     (template,) = [
         p
         for p in psutil.Process(system.process.pid).children()
