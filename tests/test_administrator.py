@@ -308,6 +308,42 @@ def test_the_administrator_from_code(programs: System, settings: Settings) -> No
     assert json.loads(json.dumps(admin.status()[0].as_dict()))["name"] == "obedient"
 
 
+def test_a_ready_sent_before_the_spawn_is_known_still_counts(
+    programs: System, settings: Settings
+) -> None:
+    """The order a fast component can produce: its READY=1 reaches the
+    Administrator before the template's word that it was spawned."""
+    events: list[tuple[str, str]] = []
+    admin = Administrator(programs, settings=settings, control=False,
+                          on_event=lambda *e: events.append(e))
+    admin._notify = NotifyListener(admin.token)  # what start() would open
+    instance = admin.instances["obedient"]
+    instance.state = "STARTING"  # as _spawn leaves it
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a component leading its own group, as the template makes it
+        os.setpgid(0, 0)
+        os.environ["NOTIFY_SOCKET"] = admin._notify.address
+        notify_ready()
+        os.write(ready_w, b"x")
+        time.sleep(60)
+        os._exit(0)
+    try:
+        os.read(ready_r, 1)  # sent: the datagram is queued on the listener
+        admin._on_notify()
+        assert not instance.ready, "not yet: nothing is known of this process"
+        admin._on_spawned(instance, pid)
+        assert instance.ready
+        assert instance.state == "RUNNING"
+        assert ("obedient", "ready") in events
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(ready_r)
+        os.close(ready_w)
+        admin._notify.close()
+
+
 def _template() -> psutil.Process:
     (template,) = [p for p in psutil.Process().children() if p.name() == TEMPLATE_NAME]
     return template
