@@ -8,6 +8,7 @@
 - ``idle``: starts the components, waits until ready, lets the Administrator
   settle, then reads this process's CPU time and memory over ``WINDOW`` seconds.
 
+The Administrator is made with ``template="fork"``, as ``oservices up`` makes it.
 It prints one JSON object on its last line. It imports only what the venv has
 (``oservices_core``, ``psutil``): the venv has no ``bench`` package.
 """
@@ -67,7 +68,7 @@ def _cycle(system: System, settings: Settings) -> dict[str, Any]:
     me = psutil.Process()
     cpu = _cpu(me)
     started = time.perf_counter()
-    administrator = Administrator(system, settings=settings, on_event=events)
+    administrator = Administrator(system, settings=settings, on_event=events, template="fork")
     administrator.start()
     administrator.wait_ready(timeout=READY_TIMEOUT)
     ready = time.perf_counter()
@@ -84,7 +85,7 @@ def _cycle(system: System, settings: Settings) -> dict[str, Any]:
 
 
 def _idle(system: System, settings: Settings, window: float) -> dict[str, Any]:
-    administrator = Administrator(system, settings=settings, on_event=_Events())
+    administrator = Administrator(system, settings=settings, on_event=_Events(), template="fork")
     administrator.start()
     try:
         administrator.wait_ready(timeout=READY_TIMEOUT)

@@ -17,7 +17,8 @@ Three subjects run the same 50 programs, once each per round in a rotating order
 - ``administrator``: ``bench/_administrator_driver.py`` run by the venv's python
   (the venv has no ``bench``). Not timed: its interpreter, imports, plugin loading
   and ``System.from_registry``. Timed in that process: start is
-  ``Administrator(system, settings=...)``, ``start()`` and ``wait_ready()`` until
+  ``Administrator(system, settings=..., template="fork")`` (as ``oservices up``
+  makes it), ``start()`` and ``wait_ready()`` until
   it returns; stop is ``stop()`` until it returns (every process group gone).
 - ``Popen``: the bench binds a unix datagram socket and starts each program as
   ``subprocess.Popen([python, "-m", "benchadmin.run", "bench-NN"])``, a fresh

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, final
 
 from oservices_core import _procutil, _template
 from oservices_core._errors import OservicesError
@@ -58,6 +58,13 @@ class Administrator:
     (the loop runs in a background thread and installs no signal handlers),
     and leaving the block stops them all. :meth:`run` is the foreground form
     behind ``oservices up``: it handles SIGTERM, SIGINT and SIGHUP.
+
+    ``template="fork"`` forks the template from this process, when it has a
+    single thread, instead of starting a fresh interpreter: components start
+    sooner, but they inherit this process's modules and whatever it changed
+    in them (a test's monkeypatches, a configured Django). ``oservices up``
+    asks for it; a test or an embedding program should not, unless its
+    process holds nothing the components must not see.
     """
 
     def __init__(
@@ -67,6 +74,7 @@ class Administrator:
         settings: Settings | None = None,
         on_event: Event | None = None,
         control: bool = True,
+        template: Literal["exec", "fork"] = "exec",
     ) -> None:
         from oservices_core._settings import active_settings
 
@@ -77,6 +85,9 @@ class Administrator:
         self.instances = {name: Instance(system.components[name]) for name in self.order}
         self.on_event = on_event
         self.control = control
+        if template not in ("exec", "fork"):
+            raise OservicesError(f"template must be 'exec' or 'fork', not {template!r}")
+        self.template = template
         self.token = secrets.token_hex(8)
         self._loop = Loop()
         self._template: subprocess.Popen[bytes] | Forked | None = None
@@ -234,8 +245,9 @@ class Administrator:
     def _launch_template(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         system_file = str(self.system.file) if self.system.file else ""
-        self._template = _template.fork(theirs, system_file or None, self._env)
-        if self._template is None:  # threads here: a fresh interpreter instead
+        if self.template == "fork":
+            self._template = _template.fork(theirs, system_file or None, self._env)
+        if self._template is None:  # asked for, or threads here: a fresh interpreter
             self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "oservices_core._template", str(theirs.fileno()),
                  system_file],

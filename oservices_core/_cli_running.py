@@ -45,7 +45,10 @@ def up_command(args: argparse.Namespace) -> int:
     from oservices_core._cli_workflow import load_system
 
     system = load_system(args.system)
-    administrator = Administrator(system, settings=settings, on_event=_print_event)
+    # This process holds nothing of its own that a component must not inherit.
+    administrator = Administrator(
+        system, settings=settings, on_event=_print_event, template="fork"
+    )
     administrator.preload()  # takes the run directory; the template loads while we build
     _prepare(system)
     for service, address in api_addresses(system):

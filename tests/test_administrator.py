@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 import psutil
 import pytest
@@ -349,12 +350,12 @@ def _template() -> psutil.Process:
     return template
 
 
-def test_a_single_threaded_caller_forks_the_template_which_lets_go_of_its_state(
+def test_a_forked_template_lets_go_of_the_callers_state(
     programs: System, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    with Administrator(programs, settings=settings) as admin:
+    with Administrator(programs, settings=settings, template="fork") as admin:
         admin.wait_ready(["obedient"])
         # Forked: it shares the caller's command line (and its imports).
         assert _template().cmdline() == psutil.Process().cmdline()
@@ -368,17 +369,29 @@ def test_a_single_threaded_caller_forks_the_template_which_lets_go_of_its_state(
     assert "obedient: " not in capsys.readouterr().out
 
 
-def test_a_caller_with_threads_gets_a_fresh_template(programs: System, settings: Settings) -> None:
+@pytest.mark.parametrize(
+    ("template", "threaded"), [("exec", False), ("fork", True)], ids=["by-default", "threads"]
+)
+def test_the_template_is_a_fresh_interpreter(
+    programs: System, settings: Settings, template: Literal["exec", "fork"], threaded: bool
+) -> None:
     release = threading.Event()
     waiting = threading.Thread(target=release.wait)
-    waiting.start()
+    if threaded:  # a lock another thread holds at a fork would stay held in the child
+        waiting.start()
     try:
-        with Administrator(programs, settings=settings) as admin:
+        with Administrator(programs, settings=settings, template=template) as admin:
             admin.wait_ready(["obedient"])
             assert "oservices_core._template" in _template().cmdline()
     finally:
         release.set()
-        waiting.join()
+        if threaded:
+            waiting.join()
+
+
+def test_an_unknown_template_kind_is_refused(programs: System, settings: Settings) -> None:
+    with pytest.raises(OservicesError, match="template must be 'exec' or 'fork', not 'spawn'"):
+        Administrator(programs, settings=settings, template="spawn")  # type: ignore[arg-type]  # wrong on purpose
 
 
 @pytest.mark.parametrize(
