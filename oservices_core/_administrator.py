@@ -246,7 +246,8 @@ class Administrator:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         system_file = str(self.system.file) if self.system.file else ""
         if self.template == "fork":
-            self._template = _template.fork(theirs, system_file or None, self._env)
+            held = [] if self._lock_fd is None else [self._lock_fd]  # the lock is ours alone
+            self._template = _template.fork(theirs, system_file or None, self._env, held)
         if self._template is None:  # asked for, or threads here: a fresh interpreter
             self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "oservices_core._template", str(theirs.fileno()),

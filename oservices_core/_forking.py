@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from typing import TextIO
 
 __all__ = ["Forked", "flush_streams", "let_go", "single_threaded"]
@@ -39,8 +40,8 @@ def flush_streams() -> None:
             stream.flush()
 
 
-def let_go(keep: set[int]) -> None:
-    """In a forked child: stdin, and every inherited socket and pipe but ``keep``, on /dev/null.
+def let_go(keep: Collection[int], drop: Collection[int] = ()) -> None:
+    """In a forked child: stdin, ``drop``, and every socket and pipe but ``keep``, on /dev/null.
 
     Holding them would keep the caller's listening ports bound and hide the
     end of its pipes and socket pairs from their readers. Files stay open: a
@@ -51,7 +52,9 @@ def let_go(keep: set[int]) -> None:
     null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd == 0 or (fd not in keep and fd not in (1, 2, null) and _is_channel(fd)):
+        if fd in keep or fd in (1, 2, null):
+            continue
+        if fd == 0 or fd in drop or _is_channel(fd):
             os.dup2(null, fd, inheritable=fd == 0)
     os.close(null)
     _fresh_streams()

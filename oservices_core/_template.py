@@ -33,6 +33,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -370,8 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     return _run(_Template(sock, args[1] if len(args) > 1 and args[1] else None))
 
 
-def fork(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> Forked | None:
+def fork(
+    sock: socket.socket, system_file: str | None, env: dict[str, str], drop: Collection[int] = ()
+) -> Forked | None:
     """Fork the template from this process, or ``None`` when that is not safe here.
+
+    ``drop``: descriptors of files the template must not hold (a lock).
 
     The child starts with every module this process has imported (oservices,
     pydantic, the plugins), which is most of a fresh template's start-up. It
@@ -383,17 +388,19 @@ def fork(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> F
     flush_streams()
     pid = os.fork()
     if pid == 0:
-        _become_template(sock, system_file, env)
+        _become_template(sock, system_file, env, drop)
     return Forked(pid)
 
 
-def _become_template(sock: socket.socket, system_file: str | None, env: dict[str, str]) -> NoReturn:
+def _become_template(
+    sock: socket.socket, system_file: str | None, env: dict[str, str], drop: Collection[int]
+) -> NoReturn:
     """The forked child's whole life: never return into the caller's code."""
     code = 1
     try:
         os.setsid()  # as the fresh template: a signal to the caller's group leaves the keeper
         _procutil.reset_signals()
-        let_go({sock.fileno()})
+        let_go({sock.fileno()}, drop)
         os.environ.clear()
         os.environ.update(env)
         code = _run(_Template(sock, system_file))

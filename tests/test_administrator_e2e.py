@@ -126,6 +126,10 @@ def test_up_runs_the_system_and_stop_leaves_nothing(up: Callable[..., Up]) -> No
         assert status["restarts"] == 0
     pgids = [s["pgid"] for s in statuses.values()]
     assert carrying(system.token), "the token must reach the components"
+    # Only the Administrator holds the run directory's lock, not what it forked.
+    holders = [p.pid for p in carrying(system.token)
+               if any(f.path.endswith("oservices.lock") for f in p.open_files())]
+    assert holders == [system.process.pid]
 
     stopped = system.cli("stop")
     assert stopped.returncode == 0, stopped.stderr
