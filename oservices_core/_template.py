@@ -376,12 +376,11 @@ def fork(
 ) -> Forked | None:
     """Fork the template from this process, or ``None`` when that is not safe here.
 
-    ``drop``: descriptors of files the template must not hold (a lock).
-
     The child starts with every module this process has imported (oservices,
     pydantic, the plugins), which is most of a fresh template's start-up. It
     is only safe in a single-threaded process: a lock held by another thread
-    at the fork would stay held in the child forever.
+    at the fork would stay held in the child forever. ``drop`` names
+    descriptors of files the template must not hold (the run directory's lock).
     """
     if not single_threaded():
         return None
