@@ -36,6 +36,7 @@ from oservices_core._notify import NotifyListener
 from oservices_core._startorder import check_readiness, start_order
 
 if TYPE_CHECKING:
+    from oservices_core._configuration import Configuration
     from oservices_core._control import ControlServer
     from oservices_core._settings import Settings
     from oservices_core._system import System
@@ -693,12 +694,17 @@ class Administrator:
         return resolver.resolve(configuration, instance.name).value
 
     def _fingerprint(self, instance: Instance, settings: Settings | None = None) -> str:
-        """A digest of the component's configuration and of its service's, as resolved now."""
+        """A digest of what the component starts with, as resolved now.
+
+        Its configuration, its service's, and the package configurations its
+        setup stage applies (logging, Django): a change to any restarts it.
+        """
         resolver = self.system.resolver(settings or self.settings)
         owned = [(instance.component.configuration, instance.name)]
         service = self.system.registry.service_of(instance.name)
         if service is not None and service.name in self.system.services:
             owned.append((service.configuration, service.name))
+        owned += self._setup_configurations()
         dumped = [
             resolver.resolve(cls, name).value.model_dump(mode="python")
             for cls, name in owned
@@ -708,6 +714,13 @@ class Administrator:
             return ""
         text = json.dumps(dumped, sort_keys=True, default=_reveal)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _setup_configurations(self) -> list[tuple[type[Configuration], str]]:
+        """Package configurations of the plugins whose setup hook runs in every component."""
+        pm = self.system.registry.plugin_manager
+        setup = {impl.plugin_name for impl in pm.hook.oservices_setup.get_hookimpls()}
+        return [(cls, name) for name, (cls, plugin) in pm.package_configurations.items()
+                if plugin in setup]
 
     # The control socket ------------------------------------------------------
 

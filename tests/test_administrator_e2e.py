@@ -288,6 +288,22 @@ def test_sighup_restarts_only_what_changed(up: Callable[..., Up], home: Path) ->
     assert pids == {name: status["pid"] for name, status in after.items()}
 
 
+def test_sighup_restarts_every_component_when_logging_changed(
+    up: Callable[..., Up], home: Path
+) -> None:
+    system = up(["obedient", "dependent"])
+    before = system.wait_healthy()
+    # The logging plugin's setup runs in every component: each started with it.
+    (home / "config" / "logging.toml").write_text('level = "DEBUG"\n')
+    os.kill(system.process.pid, signal.SIGHUP)
+    line = wait_for(lambda: next((entry for entry in system.log().splitlines()
+                                  if "reloaded; restarting" in entry), None), 10, "the reload")
+    assert "obedient" in line
+    assert "dependent" in line
+    after = system.wait_healthy()
+    assert all(after[name]["pid"] != before[name]["pid"] for name in before)
+
+
 def test_tcp_readiness_and_a_plain_exec(up: Callable[..., Up]) -> None:
     port = free_port()
     system = up(["execed"], ["listening"], OSERVICES_LISTENER__PORT=str(port))
