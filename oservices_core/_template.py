@@ -330,11 +330,13 @@ def sweep(prefix: str, names: set[str], seconds: float) -> None:
     name (one of ``names``) and is found among this process's children, where
     it lands if this process is a subreaper, as :meth:`Administrator.run` makes it.
     """
+    import psutil
+
     deadline = time.monotonic() + seconds
     me = os.getpid()
     while True:
-        found = {pid for pid in _every_pid() - {me}
-                 if (_instance_of(pid) or "").startswith(prefix)}
+        found = {pid for pid in psutil.pids()
+                 if pid != me and (_instance_of(pid) or "").startswith(prefix)}
         adopted = {pid for pid in _children() if _name_and_birth(pid)[0] in names}
         for pid in found | adopted:
             with contextlib.suppress(OSError):  # gone already
@@ -345,10 +347,6 @@ def sweep(prefix: str, names: set[str], seconds: float) -> None:
         if not found | adopted or time.monotonic() > deadline:
             return
         time.sleep(0.01)
-
-
-def _every_pid() -> set[int]:
-    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
 
 
 def _instance_of(pid: int) -> str | None:
