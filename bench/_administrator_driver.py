@@ -30,7 +30,7 @@ from oservices_core import (
     get_plugin_manager,
     load_settings,
 )
-from oservices_core._template import NAME as TEMPLATE_NAME
+from oservices_core._supervisor.template import NAME as TEMPLATE_NAME
 
 READY_TIMEOUT = 120.0
 SETTLE = 2.0  # seconds after ready before the idle window: startup work is not idle work

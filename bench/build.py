@@ -219,7 +219,7 @@ def _floor(classes: Mapping[str, type[Configuration]], directory: Path) -> None:
 
 
 def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """What ``oservices_core._atomic.write_atomic`` does, syscall for syscall."""
+    """What ``oservices_core._config.atomic.write_atomic`` does, syscall for syscall."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, mode)
     with os.fdopen(fd, "wb") as handle:

@@ -3,7 +3,7 @@
 The page that holds the marker gets one section per command and subcommand,
 in the parser's order, each with its usage, its help and a table of its
 arguments. The parser is the one ``oservices`` itself builds
-(``oservices_core._cli._parser()``), so the reference cannot drift from it.
+(``oservices_core._cli.app._parser()``), so the reference cannot drift from it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 def render() -> str:
     """The reference of the ``oservices`` command line, as Markdown."""
-    from oservices_core._cli import _parser
+    from oservices_core._cli.app import _parser
 
     parser, _ = _parser()
     return "\n".join(_section(path, sub, text) for path, sub, text in commands(parser))

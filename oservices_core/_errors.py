@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
 if TYPE_CHECKING:
-    from oservices_core._plugins import PluginOutcome
+    from oservices_core._plugins.manager import PluginOutcome
 
 __all__ = ["ConfigurationError", "OservicesError", "PluginLoadError", "Problem", "StageError"]
 

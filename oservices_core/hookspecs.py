@@ -17,7 +17,7 @@ Groups:
   :func:`oservices_component_ready`, :func:`oservices_component_exited`
 
 Command-line commands are not hooks: a plugin declares them in the entry-point
-group ``oservices.commands`` (see :mod:`oservices_core._commands`), so
+group ``oservices.commands`` (see :mod:`oservices_core._cli.commands`), so
 ``oservices --help`` lists them without importing the plugin.
 """
 
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from oservices_core._component import Component, Service
-    from oservices_core._configuration import Configuration
-    from oservices_core._context import Context
-    from oservices_core._settings import Settings
+    from oservices_core._config.configuration import Configuration
+    from oservices_core._config.settings import Settings
+    from oservices_core._plugins.component import Component, Service
+    from oservices_core._workflow.context import Context
 
 __all__ = [
     "PROJECT",

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, final
 
 import pytest
 
-from oservices_core._mocks import check_mocks
+from oservices_core._plugins.mocks import check_mocks
 
 if TYPE_CHECKING:
-    from oservices_core._administrator import Administrator
-    from oservices_core._instance import ComponentStatus
-    from oservices_core._plugins import PluginManager
-    from oservices_core._settings import Settings
-    from oservices_core._system import System
+    from oservices_core._config.settings import Settings
+    from oservices_core._plugins.manager import PluginManager
+    from oservices_core._plugins.system import System
+    from oservices_core._supervisor.administrator import Administrator
+    from oservices_core._supervisor.instance import ComponentStatus
 
 __all__ = [
     "Running",
@@ -57,7 +57,7 @@ def oservices_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     ``base_port`` is a port that was free when the test started, so two test
     runs on one machine do not fight over 8000.
     """
-    from oservices_core._settings import load_settings
+    from oservices_core._config.settings import load_settings
 
     home = tmp_path / "oservices-home"
     home.mkdir()
@@ -74,7 +74,7 @@ def oservices_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 @pytest.fixture
 def oservices_plugin_manager(oservices_settings: Settings) -> PluginManager:
     """A fresh plugin manager: every installed plugin, loaded for these settings."""
-    from oservices_core._plugins import get_plugin_manager
+    from oservices_core._plugins.manager import get_plugin_manager
 
     return get_plugin_manager(oservices_settings)
 
@@ -94,8 +94,8 @@ def oservices_system(
     """
 
     def make(components: Sequence[str] | None = None, *, file: str | Path | None = None) -> System:
-        from oservices_core._registry import Registry
-        from oservices_core._system import System
+        from oservices_core._plugins.registry import Registry
+        from oservices_core._plugins.system import System
 
         registry = Registry(oservices_plugin_manager)
         if file is None and components is not None:
@@ -166,7 +166,7 @@ def oservices_up(
     oservices_system: SystemFactory, oservices_settings: Settings
 ) -> Iterator[Callable[..., Running]]:
     """Start a system under an Administrator and wait until it is ready; stop it after."""
-    from oservices_core._administrator import Administrator
+    from oservices_core._supervisor.administrator import Administrator
 
     started: list[Administrator] = []
 

@@ -21,7 +21,7 @@ if os.environ.get("CI"):
 @pytest.fixture(autouse=True)
 def no_active_settings() -> Iterator[None]:
     """Each test starts with no settings active (active_settings() caches what it loads)."""
-    from oservices_core._settings import _ACTIVE
+    from oservices_core._config.settings import _ACTIVE
 
     token = _ACTIVE.set(None)
     yield

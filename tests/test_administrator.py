@@ -27,15 +27,15 @@ from oservices_core import (
     get_plugin_manager,
     notify_ready,
 )
-from oservices_core._control import parse_request
-from oservices_core._logfiles import RotatingLog, follow, log_path, tail
-from oservices_core._loop import Loop
-from oservices_core._notify import NotifyListener
-from oservices_core._policy import parse_signal
-from oservices_core._procutil import reachable
-from oservices_core._registry import Registry
-from oservices_core._startorder import check_readiness, start_order
-from oservices_core._template import NAME as TEMPLATE_NAME
+from oservices_core._plugins.policy import parse_signal
+from oservices_core._plugins.registry import Registry
+from oservices_core._supervisor.control import parse_request
+from oservices_core._supervisor.logfiles import RotatingLog, follow, log_path, tail
+from oservices_core._supervisor.loop import Loop
+from oservices_core._supervisor.notify import NotifyListener
+from oservices_core._supervisor.procutil import reachable
+from oservices_core._supervisor.startorder import check_readiness, start_order
+from oservices_core._supervisor.template import NAME as TEMPLATE_NAME
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
@@ -382,7 +382,7 @@ def test_the_template_is_a_fresh_interpreter(
     try:
         with Administrator(programs, settings=settings, template=template) as admin:
             admin.wait_ready(["obedient"])
-            assert "oservices_core._template" in _template().cmdline()
+            assert "oservices_core._supervisor.template" in _template().cmdline()
     finally:
         release.set()
         if threaded:

@@ -25,8 +25,8 @@ import pytest
 from _processes import TOKEN, carrying, free_port, groups_alive, wait_for
 from _run import environ, oservices_in
 
-from oservices_core._template import KEEPER_SECONDS
-from oservices_core._template import NAME as TEMPLATE_NAME
+from oservices_core._supervisor.template import KEEPER_SECONDS
+from oservices_core._supervisor.template import NAME as TEMPLATE_NAME
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 

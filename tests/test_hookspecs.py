@@ -53,7 +53,7 @@ def test_exercised_by_a_test(name: str) -> None:
 
 
 def test_every_hook_is_in_the_typed_facade() -> None:
-    from oservices_core._hooks import Hooks
+    from oservices_core._plugins.hooks import Hooks
 
     facade = {f"oservices_{name}" for name in vars(Hooks) if not name.startswith("_")}
     assert facade == set(SPECS)

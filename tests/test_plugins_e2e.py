@@ -453,7 +453,7 @@ def test_help_lists_plugin_commands_without_importing_plugins(cli: Cli) -> None:
     assert re.fullmatch(r"\s+\(plugin command from oservices[-_]test[-_]good\)", lines[index + 1])
     assert not (cli.home / MARKER).exists()
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "oservices_core._commands" in imported  # the import profile is really there
+    assert "oservices_core._cli.commands" in imported  # the import profile is really there
     assert not {name for name in imported if name.startswith("oservices_test_")}
     assert not imported & {"pydantic", "pluggy"}
 

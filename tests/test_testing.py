@@ -8,7 +8,7 @@ import pytest
 from _run import oservices_in
 
 from oservices_core import Component
-from oservices_core._mocks import check_mocks
+from oservices_core._plugins.mocks import check_mocks
 from oservices_core.testing import check_mocks as exported
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"

@@ -20,7 +20,7 @@ from oservices_core import (
     get_plugin_manager,
     run_workflow,
 )
-from oservices_core._workflow import plan
+from oservices_core._workflow.run import plan
 
 SHOP = """
 from pydantic import BaseModel, SecretStr

@@ -1,0 +1,165 @@
+"""Commands about what is installed: ``plugins``, ``components``, ``describe``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from oservices_core._plugins.manager import PluginOutcome, get_plugin_manager
+from oservices_core._plugins.registry import Registry
+
+if TYPE_CHECKING:
+    from oservices_core._config.resolve import Resolver
+
+__all__ = ["components", "describe", "load_registry", "mocks", "neutral", "plugins"]
+
+
+def load_registry(*, warn: bool = True) -> Registry:
+    """Load plugins (strict when the active settings say so) and warn about each failure."""
+    pm = get_plugin_manager()
+    for outcome in pm.outcomes:
+        if warn and outcome.state == "failed":
+            print(f"oservices: warning: {outcome}", file=sys.stderr)
+    return Registry(pm)
+
+
+def plugins(args: argparse.Namespace) -> int:
+    """Every plugin with distribution, version, hooks and state."""
+    outcomes = load_registry(warn=False).plugin_manager.outcomes
+    if args.json:
+        print(json.dumps([outcome.as_dict() for outcome in outcomes], indent=2))
+        return 0
+    rows: list[tuple[str, ...]] = [
+        ("PLUGIN", "DISTRIBUTION", "VERSION", "KIND", "STATE", "HOOKS / REASON")
+    ]
+    rows += [_plugin_row(outcome) for outcome in outcomes]
+    _table(rows)
+    return 0
+
+
+def _plugin_row(outcome: PluginOutcome) -> tuple[str, ...]:
+    detail = outcome.reason if outcome.state != "loaded" else ", ".join(outcome.hooks) or "-"
+    return (
+        outcome.name,
+        outcome.distribution,
+        outcome.version,
+        outcome.kind or "-",
+        outcome.state,
+        detail,
+    )
+
+
+def components(args: argparse.Namespace) -> int:
+    """Components with their service, which one is the API, and their plugin."""
+    registry = load_registry()
+    names = dict(registry.plugin_manager.list_name_plugin())
+    plugin_of = {id(plugin): name for name, plugin in names.items()}
+    rows: list[tuple[str, ...]] = [("COMPONENT", "SERVICE", "API", "CONFIGURATION", "PLUGIN")]
+    for name, component in registry.components.items():
+        service = registry.service_of(name)
+        api = "yes" if service is not None and service.api == name else ""
+        configuration = name if component.configuration is not None else "-"
+        rows.append(
+            (
+                name,
+                service.name if service else "-",
+                api,
+                configuration,
+                plugin_of.get(id(component), "?"),
+            )
+        )
+    _table(rows)
+    return 0
+
+
+def describe(args: argparse.Namespace) -> int:
+    """What a service is made of: components, API component and port, configuration files."""
+    from oservices_core._config.resolve import Resolver
+
+    registry = load_registry()
+    service = registry.service(args.service)
+    resolver = Resolver()
+    print(f"Service {service.name}" + (f": {service.description}" if service.description else ""))
+    print(f"  API component: {service.api or '(none)'}{_port(registry, service.api, resolver)}")
+    print("  Components:")
+    for name in service.components:
+        component = registry.components[name]
+        depends = f" (depends on {', '.join(component.depends_on)})" if component.depends_on else ""
+        print(f"    {name}{' [API]' if name == service.api else ''}{depends}")
+        if component.description:
+            print(f"      {component.description}")
+    print("  Configurations:")
+    for name in (service.name, *service.components):
+        entry = registry.configurations.get(name)
+        if entry is not None:
+            print(
+                f"    {name}: {entry.cls.__module__}.{entry.cls.__qualname__} "
+                f"in {resolver.file_for(name)}"
+            )
+    return 0
+
+
+def _port(registry: Registry, api: str | None, resolver: Resolver) -> str:
+    entry = registry.configurations.get(api) if api else None
+    if entry is None or "port" not in entry.cls.model_fields:
+        return ""
+    port = getattr(resolver.resolve(entry.cls, entry.name).value, "port", None)
+    return f" on port {port}"
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def neutral(args: argparse.Namespace) -> int:
+    """Exit 0 when importing every module is neutral, 1 naming each one that is not."""
+    from oservices_core._plugins.neutral import check_neutral, plugin_modules
+
+    verdicts = check_neutral(args.modules or plugin_modules())
+    for verdict in verdicts:
+        print(f"{verdict.module}: {'neutral' if verdict.neutral else 'NOT NEUTRAL'}")
+        for finding in verdict.findings:
+            print(f"  - {finding}")
+        if verdict.error:
+            print(f"  - import failed: {verdict.error}")
+    bad = sum(not verdict.neutral for verdict in verdicts)
+    print(f"{len(verdicts) - bad} neutral, {bad} not neutral")
+    return 1 if bad else 0
+
+
+def mocks(args: argparse.Namespace) -> int:
+    """Exit 0 when every Mock offers its Client's interface, 1 naming each difference."""
+    from oservices_core._errors import ConfigurationError
+    from oservices_core._plugins.mocks import check_mocks
+    from oservices_core._plugins.registry import unknown_name
+
+    registry = load_registry()
+    for name in args.names:
+        if name not in registry.components:
+            raise ConfigurationError(
+                unknown_name("component", name, registry.components, "command line")
+            )
+    chosen = [registry.components[n] for n in args.names or registry.components]
+    differences: list[str] = []
+    checked = 0
+    for component in chosen:
+        if component.client is None:
+            continue  # nothing to drift from
+        checked += 1
+        if component.mock is None:
+            differences.append(
+                f"{component.name}: a Client ({component.client.__name__}) but no Mock"
+            )
+        else:
+            differences += check_mocks(component)
+    for line in differences:
+        print(line)
+    noun = "component" if checked == 1 else "components"
+    print(f"{checked} {noun} with a Client checked, {len(differences)} differences")
+    return 1 if differences else 0

@@ -1,0 +1,261 @@
+"""The running commands: ``up``, ``status``, ``stop``, ``restart``, ``logs`` and ``run``.
+
+Their parsers are in :mod:`oservices_core._cli.running_parsers`; this module loads only
+when one of them runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "api_addresses",
+    "logs_command",
+    "restart_command",
+    "run_command",
+    "status_command",
+    "stop_command",
+    "up_command",
+]
+
+EXIT_NOT_READY = 3
+# Not a valid component name, so no component's log can take it.
+ADMINISTRATOR_LOG = "_administrator.log"
+
+
+def up_command(args: argparse.Namespace) -> int:
+    """Build, then run the Administrator in the foreground or in the background."""
+    from oservices_core._config.settings import active_settings
+
+    settings = active_settings()
+    if args.detach:
+        # Here, not only in the child: its status must not be another Administrator's.
+        _refuse_a_second(settings.run_dir)
+        return _detach(args, settings.run_dir, settings.log_dir)
+    from oservices_core._cli.stages import load_system
+    from oservices_core._supervisor.administrator import Administrator
+
+    system = load_system(args.system)
+    # This process holds nothing of its own that a component must not inherit.
+    administrator = Administrator(
+        system, settings=settings, on_event=_print_event, template="fork"
+    )
+    administrator.preload()  # takes the run directory; the template loads while we build
+    _prepare(system)
+    for service, address in api_addresses(system):
+        _print_event("oservices", f"{service} API at {address}")
+    return administrator.run()
+
+
+def _refuse_a_second(run_dir: Path) -> None:
+    """Fail before building when an Administrator already uses this run directory."""
+    from oservices_core._supervisor.control import lock
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.close(lock(run_dir))  # taken for good by the Administrator itself
+
+
+def _prepare(system: Any) -> None:
+    from oservices_core._workflow.run import run_workflow
+
+    for stages in (("build",), ("init",)):
+        _, reports = run_workflow(system, stages, out=sys.stderr)
+        for report in reports:
+            state = "up to date" if report.up_to_date else f"{len(report.artifacts)} files"
+            _print_event("oservices", f"{report.name}: {state}")
+
+
+def api_addresses(system: Any) -> list[tuple[str, str]]:
+    """Each service's API address, where its API component's configuration has a port."""
+    from oservices_core._supervisor.procutil import reachable
+
+    found = []
+    resolver = system.resolver()
+    for service in system.services.values():
+        component = system.components.get(service.api) if service.api else None
+        if component is None or component.configuration is None:
+            continue
+        configuration = resolver.resolve(component.configuration, component.name).value
+        port = getattr(configuration, "port", None)
+        if isinstance(port, int):
+            host = reachable(str(getattr(configuration, "host", "") or ""))
+            shown = f"[{host}]" if ":" in host else host
+            found.append((service.name, f"http://{shown}:{port}/"))
+    return found
+
+
+def _print_event(name: str, message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"{stamp} {name}: {message}", flush=True)
+
+
+def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
+    from oservices_core._cli.stages import load_system
+    from oservices_core._errors import OservicesError
+    from oservices_core._supervisor.control import NotRunningError, request
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "oservices_core", "up"]
+    if args.system:
+        command.append(os.path.abspath(args.system))
+    with (log_dir / ADMINISTRATOR_LOG).open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            where = log_dir / ADMINISTRATOR_LOG
+            raise OservicesError(f"the Administrator exited with {process.returncode}; see {where}")
+        try:
+            statuses = request(run_dir, "status")
+        except NotRunningError:
+            statuses = None
+        if statuses and all(s["state"] == "RUNNING" and s["ready"] for s in statuses):
+            print(f"oservices: Administrator running, pid {process.pid}; 'oservices stop' stops it")
+            _print_table(statuses)
+            for service, address in api_addresses(load_system(args.system)):
+                print(f"{service} API at {address}")
+            return 0
+        time.sleep(0.1)
+    print(f"oservices: not every component is ready after {args.timeout:g}s", file=sys.stderr)
+    return EXIT_NOT_READY
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Print every component's status; exit 0 only when all are running and ready."""
+    from oservices_core._config.settings import active_settings
+    from oservices_core._supervisor.control import request
+
+    statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
+    if args.json:
+        print(json.dumps(statuses, indent=2))
+    else:
+        _print_table(statuses)
+    healthy = all(s["state"] == "RUNNING" and s["ready"] for s in statuses)
+    return 0 if healthy else EXIT_NOT_READY
+
+
+def _print_table(statuses: list[dict[str, Any]]) -> None:
+    rows: list[tuple[str, ...]] = [
+        (
+            "COMPONENT",
+            "STATE",
+            "READY",
+            "PID",
+            "PGID",
+            "UPTIME",
+            "RESTARTS",
+            "LAST EXIT",
+            "CPU%",
+            "MEMORY",
+            "REASON",
+        )
+    ]
+    rows += [_row(s) for s in statuses]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _row(s: dict[str, Any]) -> tuple[str, ...]:
+    def shown(value: Any, fmt: str = "{}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    memory = None if s["memory"] is None else f"{s['memory'] / 2**20:.1f}M"
+    return (
+        s["name"],
+        s["state"],
+        "yes" if s["ready"] else "no",
+        shown(s["pid"]),
+        shown(s["pgid"]),
+        shown(s["uptime"], "{:.0f}s"),
+        str(s["restarts"]),
+        shown(s["last_exit"]),
+        shown(s["cpu_percent"], "{:.1f}"),
+        shown(memory),
+        s["reason"],
+    )
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    """Stop one component; or every component, and then the Administrator exits."""
+    from oservices_core._config.settings import active_settings
+    from oservices_core._supervisor.control import request, running_pid
+
+    run_dir = active_settings().run_dir
+    if args.name is not None:
+        request(run_dir, "stop", args.name)
+        print(f"oservices: {args.name} stopped")
+        return 0
+    pid = running_pid(run_dir)
+    request(run_dir, "stop")
+    while pid is not None and _alive(pid):
+        time.sleep(0.02)
+    print("oservices: every component stopped; the Administrator exited")
+    return 0
+
+
+def restart_command(args: argparse.Namespace) -> int:
+    """Restart a component through the running Administrator."""
+    from oservices_core._config.settings import active_settings
+    from oservices_core._supervisor.control import request
+
+    request(active_settings().run_dir, "restart", args.name)
+    print(f"oservices: {args.name} restarted")
+    return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    """Print a component's output file; with ``-f``, keep printing it as it grows."""
+    from oservices_core._config.settings import active_settings
+    from oservices_core._errors import OservicesError
+    from oservices_core._supervisor.logfiles import follow, log_path, tail, write_out
+
+    path = log_path(active_settings().log_dir, args.name)
+    if not path.exists() and not args.follow:
+        raise OservicesError(f"no output recorded for {args.name!r} (no file {path})")
+    data, offset = tail(path, args.lines)
+    write_out(data)
+    if args.follow:
+        for data in follow(path, offset=offset):
+            write_out(data)
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run one component in this process: no Administrator, no signal handlers."""
+    from oservices_core._cli.stages import load_system
+    from oservices_core._config.settings import active_settings
+    from oservices_core._supervisor.child import run_component
+
+    system = load_system(args.system)
+    if args.name not in system.components:
+        from oservices_core._errors import ConfigurationError
+        from oservices_core._plugins.registry import unknown_name
+
+        raise ConfigurationError(
+            unknown_name("component", args.name, system.components, "command line")
+        )
+    return run_component(system, args.name, active_settings())
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie its parent has yet to wait for."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

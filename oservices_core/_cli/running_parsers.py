@@ -1,0 +1,73 @@
+"""The parsers of the running commands (``up``, ``status``, ``stop``, ``restart``,
+``logs``, ``run``).
+
+``oservices --help`` builds every parser, so this module imports only
+argparse; the commands themselves are in :mod:`oservices_core._cli.running`.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not typing's: importing typing costs --help a noticeable part
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the running commands to the ``oservices`` parser."""
+    up = commands.add_parser(
+        "up", help="build and initialize what is not up to date, then run the system"
+    )
+    up.add_argument(
+        "system",
+        nargs="?",
+        metavar="SYSTEM_FILE",
+        help="default: HOME/system.toml if present, else every installed component",
+    )
+    up.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=120,
+        metavar="S",
+        help="with -d: seconds to wait for every component to be ready (default: 120)",
+    )
+    up.set_defaults(handler=_lazy("up_command"))
+    status = commands.add_parser("status", help="each component's state (exit 0: all ready)")
+    status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    status.set_defaults(handler=_lazy("status_command"))
+    stop = commands.add_parser("stop", help="stop one component, or everything")
+    stop.add_argument(
+        "name",
+        nargs="?",
+        metavar="NAME",
+        help="default: every component, then the Administrator exits",
+    )
+    stop.set_defaults(handler=_lazy("stop_command"))
+    restart = commands.add_parser("restart", help="stop a component if it runs, then start it")
+    restart.add_argument("name", metavar="NAME", help="the component")
+    restart.set_defaults(handler=_lazy("restart_command"))
+    logs = commands.add_parser("logs", help="print a component's output (LOG_DIR/NAME.log)")
+    logs.add_argument("name", metavar="NAME", help="the component")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
+    logs.add_argument(
+        "-n", "--lines", type=int, default=-1, metavar="N", help="only the last N lines"
+    )
+    logs.set_defaults(handler=_lazy("logs_command"))
+    run = commands.add_parser("run", help="run one component in this process (no supervision)")
+    run.add_argument("name", metavar="NAME", help="the component")
+    run.add_argument("--system", metavar="FILE", help="the system file whose values apply")
+    run.set_defaults(handler=_lazy("run_command"))
+
+
+def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        from oservices_core._cli import running as _cli_running
+
+        run: Callable[[argparse.Namespace], int] = getattr(_cli_running, name)
+        return run(args)
+
+    return handler

@@ -1,0 +1,1 @@
+"""Configuration: models, TOML, settings, layered resolution and located problems."""

@@ -1,0 +1,266 @@
+"""Settings: the few variables that depend on where a component is installed.
+
+Sources, highest first, all pydantic-settings' own: init arguments, environment
+variables ``OSERVICES_*``, a ``.env`` file, a secrets directory, the settings
+file (``oservices.toml``, or ``OSERVICES_SETTINGS_FILE``), ``[tool.oservices]``
+in ``pyproject.toml``, then defaults.
+
+Each thread (each context) holds its own active settings in a context variable;
+:func:`start_thread` starts a thread with the settings active where it started.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import socket
+import threading
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from oservices_core._config import toml as _toml
+from oservices_core._config.configuration import decode_utf8
+from oservices_core._config.problems import problems_from
+from oservices_core._errors import ConfigurationError, Problem
+
+__all__ = [
+    "Settings",
+    "active_settings",
+    "current_settings",
+    "load_settings",
+    "start_thread",
+]
+
+_DIRECTORIES = {"config_dir": "config", "data_dir": "data", "log_dir": "log", "run_dir": "run"}
+_ACTIVE: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "oservices_settings", default=None
+)
+
+
+def settings_file() -> Path:
+    """The settings file: ``OSERVICES_SETTINGS_FILE``, else ``oservices.toml`` here."""
+    return Path(os.environ.get("OSERVICES_SETTINGS_FILE", "oservices.toml"))
+
+
+class Settings(BaseSettings):
+    """Where and how this installation runs. Environment prefix ``OSERVICES_``."""
+
+    model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
+        env_prefix="OSERVICES_",
+        env_file=".env",
+        extra="forbid",
+        pyproject_toml_table_header=("tool", "oservices"),
+        validate_default=True,
+    )
+
+    home: Path = Field(default_factory=Path.cwd, description="Root of this installation.")
+    environment: str = Field("dev", min_length=1, description="Environment name: dev, prod...")
+    host: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="Name of this host, as system files place components.",
+    )
+    config_dir: Path = Field(Path(), description="Configuration files; default HOME/config.")
+    data_dir: Path = Field(Path(), description="Data; default HOME/data.")
+    log_dir: Path = Field(Path(), description="Logs; default HOME/log.")
+    run_dir: Path = Field(Path(), description="Sockets and pid files; default HOME/run.")
+    base_port: int = Field(8000, ge=1, le=65535, description="First port components use.")
+    strict: bool = Field(False, description="Make any plugin load failure fatal.")
+    disable_plugins: str = Field("", description="Comma-separated plugin names not to load.")
+    autoload_plugins: bool = Field(True, description="Load every installed plugin.")
+    plugins: str = Field("", description="Plugins to load when autoload_plugins is off.")
+
+    @model_validator(mode="after")
+    def _derive_directories(self) -> Settings:
+        # An unset directory (the empty path) lives under home; relative ones too.
+        self.home = self.home.expanduser().absolute()
+        for field, default in _DIRECTORIES.items():
+            value: Path = getattr(self, field)
+            if value == Path():
+                value = Path(default)
+            object.__setattr__(self, field, self.home / value.expanduser())
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """init > env > .env > secrets dir > settings file > pyproject > defaults."""
+        return (
+            init_settings,
+            env_settings,
+            _KnownOnly(settings_cls, dotenv_settings),
+            file_secret_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=settings_file()),
+            PyprojectTomlConfigSettingsSource(settings_cls),
+        )
+
+    def activate(self) -> _Activation:
+        """Make these the active settings in this context; usable as a context manager."""
+        return _Activation(self)
+
+    def environ(self) -> dict[str, str]:
+        """These settings as ``OSERVICES_*`` variables, for a process started from here."""
+        values = self.model_dump(mode="json")
+        return {f"OSERVICES_{key.upper()}": str(value) for key, value in values.items()}
+
+
+class _KnownOnly(PydanticBaseSettingsSource):
+    """A source that passes on only the settings' own fields.
+
+    A ``.env`` file usually holds other programs' variables too; unknown keys
+    in the settings file and pyproject stay errors (a typo is never lost).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {key: value for key, value in self._inner().items() if key in fields}
+
+
+class _Activation:
+    """Activates settings at once; as a context manager, restores the previous ones on exit."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, settings: Settings) -> None:
+        self._token = _ACTIVE.set(settings)
+
+    def __enter__(self) -> Settings:
+        active = _ACTIVE.get()
+        assert active is not None  # set in __init__
+        return active
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE.reset(self._token)
+
+
+def current_settings() -> Settings | None:
+    """The settings active in this context, or None when none were activated or loaded."""
+    return _ACTIVE.get()
+
+
+def active_settings() -> Settings:
+    """The settings active in this context, loaded on first use."""
+    settings = _ACTIVE.get()
+    if settings is None:
+        settings = load_settings()
+        _ACTIVE.set(settings)
+    return settings
+
+
+def start_thread(
+    target: Callable[..., object], *args: Any, name: str | None = None
+) -> threading.Thread:
+    """Start a daemon thread that runs with the settings active here."""
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(target, *args), name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def load_settings(**values: Any) -> Settings:
+    """Load settings from every source; a bad value is a located :class:`ConfigurationError`."""
+    _check_files()
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = problems_from(exc, Settings, _SettingsLocator(values).where)
+        raise ConfigurationError(problems, subject="settings") from None
+    except tomllib.TOMLDecodeError as exc:
+        path = _settings_toml_path()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        raise ConfigurationError(_toml.syntax_problem(str(exc), str(path), text)) from None
+    except OSError as exc:
+        where = exc.filename or str(settings_file())
+        found = exc.strerror or str(exc)
+        raise ConfigurationError(
+            Problem(str(where), "", "a readable settings file", found)
+        ) from None
+
+
+def _check_files() -> None:
+    """Settings files must exist when named, and be UTF-8 (the sources would raise raw)."""
+    named = os.environ.get("OSERVICES_SETTINGS_FILE")
+    if named is not None and not Path(named).is_file():
+        raise ConfigurationError(
+            Problem(
+                "environment variable OSERVICES_SETTINGS_FILE",
+                "",
+                "an existing settings file",
+                repr(named),
+                hint="create it, or unset the variable to use ./oservices.toml",
+            )
+        )
+    for path in (Path(".env"), settings_file(), Path("pyproject.toml")):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # absent files are fine; unreadable ones are reported by the source
+        decode_utf8(data, str(path))
+
+
+def _settings_toml_path() -> Path:
+    # The decode error does not carry the file; find which of the two it was.
+    for path in (settings_file(), Path("pyproject.toml")):
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError:
+            return path
+        except OSError:
+            continue
+    return settings_file()
+
+
+class _SettingsLocator:
+    """Finds which source gave a settings field, for error messages."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def where(self, path: tuple[str, ...]) -> str:
+        field = path[0] if path else ""
+        if field in self.values:
+            return f"argument {field}"
+        variable = f"OSERVICES_{field.upper()}"
+        if any(name.upper() == variable for name in os.environ):
+            return f"environment variable {variable}"
+        return next(self._files(field, variable), "settings")
+
+    def _files(self, field: str, variable: str) -> Iterator[str]:
+        dotenv = Path(".env")
+        if dotenv.is_file():
+            assignment = re.compile(rf"\s*(export\s+)?{variable}\s*=", re.IGNORECASE)
+            for number, text in enumerate(dotenv.read_text().splitlines(), start=1):
+                if assignment.match(text):
+                    yield f".env:{number} ({variable})"
+        for path, table in ((settings_file(), ()), (Path("pyproject.toml"), ("tool", "oservices"))):
+            if path.is_file():
+                line = _toml.locate_line(path.read_text(), (*table, field))
+                if line is not None:
+                    yield f"{path}:{line}"

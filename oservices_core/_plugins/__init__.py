@@ -1,0 +1,1 @@
+"""Plugins: the manager, hooks, registry, components, services and systems."""

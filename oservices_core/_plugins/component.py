@@ -1,0 +1,225 @@
+"""Declarations of components and services.
+
+Both are plain declarations: building one does no work, so a module that
+declares a component stays neutral (importable with nothing set up).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, final
+
+from oservices_core._errors import ConfigurationError, OservicesError, Problem
+from oservices_core._plugins.policy import Readiness, Restart, parse_signal
+
+if TYPE_CHECKING:
+    from oservices_core._config.configuration import Configuration
+    from oservices_core._config.resolve import Resolved
+    from oservices_core._config.settings import Settings
+
+__all__ = ["Component", "Service", "check_name"]
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+Main = Callable[..., object] | str
+
+
+def check_name(kind: str, name: str) -> str:
+    """A component or service name: lower case letters, digits, ``_``, ``.``, ``-``."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            Problem(
+                f"{kind} declaration",
+                "name",
+                "lower-case letters, digits, '_', '.' or '-'",
+                repr(name),
+                hint="for example 'shop-api'",
+            )
+        )
+    return name
+
+
+@final
+class Component:
+    """One long-running process: its configuration, entry point, client and mock.
+
+    ``main`` is a callable or a ``"module:function"`` string, imported only in the
+    component's own process; it receives the resolved configuration. ``files``
+    maps paths under the data directory to the content they start with (the
+    initialize stage creates them, and never overwrites a user's change);
+    ``django_apps`` lists the Django applications the component runs, which
+    makes the setup stage configure Django for it.
+
+    How it runs: ``ready`` says how it reports readiness (see
+    :class:`Readiness`), ``restart`` when it is started again (a
+    :class:`Restart` or just its policy), ``stop_signal`` and ``stop_timeout``
+    how it is stopped (then SIGKILL to its process group), ``start_timeout``
+    how long it may take to be ready. ``spawn`` is ``"fork"`` (from a template
+    process that has imported its modules already) or ``"exec"`` (a fresh
+    interpreter, for a component that must not inherit anything).
+    """
+
+    __slots__ = (
+        "_resolved",
+        "client",
+        "configuration",
+        "depends_on",
+        "description",
+        "django_apps",
+        "files",
+        "main",
+        "mock",
+        "name",
+        "ready",
+        "restart",
+        "spawn",
+        "start_timeout",
+        "stop_signal",
+        "stop_timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        configuration: type[Configuration] | None = None,
+        main: Main | None = None,
+        client: type[Any] | None = None,
+        mock: type[Any] | None = None,
+        depends_on: Sequence[str] = (),
+        description: str = "",
+        files: Mapping[str, str] | None = None,
+        django_apps: Sequence[str] = (),
+        ready: str | None = None,
+        restart: Restart | str = "on-failure",
+        stop_signal: str | int = "SIGTERM",
+        stop_timeout: float = 10.0,
+        start_timeout: float = 60.0,
+        spawn: Literal["fork", "exec"] = "fork",
+    ) -> None:
+        self.name = check_name("component", name)
+        where = f"component {name!r} declaration"
+        self.ready = Readiness.parse(ready, where)
+        self.restart = restart if isinstance(restart, Restart) else Restart(policy=restart)  # type: ignore[arg-type]  # checked by Restart
+        self.stop_signal = parse_signal(stop_signal, where)
+        self.stop_timeout = _positive(where, "stop_timeout", stop_timeout)
+        self.start_timeout = _positive(where, "start_timeout", start_timeout)
+        if spawn not in ("fork", "exec"):
+            raise ConfigurationError(Problem(where, "spawn", "'fork' or 'exec'", repr(spawn)))
+        self.spawn = spawn
+        self.files = dict(files or {})
+        self.django_apps = tuple(django_apps)
+        self.configuration = configuration
+        self.main = main
+        self.client = client
+        self.mock = mock
+        self.depends_on = tuple(depends_on)
+        self.description = description
+        self._resolved: tuple[Settings, Resolved[Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"Component(name={self.name!r})"
+
+    @property
+    def CONFIGURATION(self) -> type[Configuration]:  # noqa: N802 - the founding notes' name
+        """The configuration class."""
+        if self.configuration is None:
+            raise OservicesError(f"component {self.name!r} declares no configuration")
+        return self.configuration
+
+    @property
+    def CONF(self) -> Configuration:  # noqa: N802 - the founding notes' name
+        """The resolved configuration for the settings active in this context."""
+        value: Configuration = self.resolved().value
+        return value
+
+    def resolved(self) -> Resolved[Any]:
+        """The configuration with its provenance, resolved again when settings change."""
+        from oservices_core._config.resolve import Resolver
+        from oservices_core._config.settings import active_settings
+
+        settings = active_settings()
+        if self._resolved is None or self._resolved[0] is not settings:
+            resolved = Resolver(settings).resolve(self.CONFIGURATION, self.name)
+            self._resolved = (settings, resolved)
+        return self._resolved[1]
+
+    @property
+    def Client(self) -> type[Any]:  # noqa: N802 - the founding notes' name
+        """The class that talks to this component's public API."""
+        return _required(self, "client", self.client)
+
+    @property
+    def Mock(self) -> type[Any]:  # noqa: N802 - the founding notes' name
+        """A stand-in with the client's public methods, for tests; runs no process."""
+        return _required(self, "mock", self.mock)
+
+    def load_main(self) -> Callable[..., object]:
+        """The entry callable, importing a ``"module:function"`` string now."""
+        main = self.main
+        if main is None:
+            raise OservicesError(f"component {self.name!r} declares no main")
+        if callable(main):
+            return main
+        return _import(main, f"component {self.name!r} main")
+
+
+def _positive(where: str, key: str, value: float) -> float:
+    if not isinstance(value, int | float) or value <= 0:
+        raise ConfigurationError(Problem(where, key, "a number of seconds > 0", repr(value)))
+    return float(value)
+
+
+def _required(component: Component, what: str, value: type[Any] | None) -> type[Any]:
+    if value is None:
+        raise OservicesError(f"component {component.name!r} declares no {what}")
+    return value
+
+
+def _import(target: str, what: str) -> Callable[..., object]:
+    module, _, attribute = target.partition(":")
+    try:
+        value: Any = importlib.import_module(module)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise OservicesError(f"{what} {target!r} cannot be imported: {exc}") from exc
+    if not callable(value):
+        raise OservicesError(f"{what} {target!r} is not callable")
+    return value  # type: ignore[no-any-return]  # checked callable just above
+
+
+@final
+class Service:
+    """Components that together provide a public API on a port; ``api`` names the API one."""
+
+    __slots__ = ("api", "components", "configuration", "description", "name")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        components: Sequence[str | Component],
+        api: str | Component | None = None,
+        description: str = "",
+        configuration: type[Configuration] | None = None,
+    ) -> None:
+        self.name = check_name("service", name)
+        self.components = tuple(c.name if isinstance(c, Component) else c for c in components)
+        self.api = api.name if isinstance(api, Component) else api
+        self.description = description
+        self.configuration = configuration
+        if self.api is not None and self.api not in self.components:
+            raise ConfigurationError(
+                Problem(
+                    f"service {name!r} declaration",
+                    "api",
+                    f"one of its components {self.components}",
+                    repr(self.api),
+                    hint="add the API component to components",
+                )
+            )
+
+    def __repr__(self) -> str:
+        return f"Service(name={self.name!r}, components={list(self.components)!r})"

@@ -1,0 +1,195 @@
+"""A system: the services and components run together, from a ``system.toml`` or everything.
+
+A system file::
+
+    name = "shop"
+    services = ["shop"]          # every component of these services
+    components = ["cleaner"]     # and these loose components
+
+    [configurations.shop-api]    # per-configuration values (the "system" layer)
+    port = 9000
+
+    [hosts.web1]                 # where components run, for exports
+    components = ["shop-api"]
+
+Without ``services`` and ``components``, the system is every installed component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from oservices_core._config import toml as _toml
+from oservices_core._config.configuration import read_text
+from oservices_core._config.problems import problems_from
+from oservices_core._errors import ConfigurationError, Problem
+from oservices_core._plugins.registry import unknown_name
+
+if TYPE_CHECKING:
+    from oservices_core._config.resolve import Resolver
+    from oservices_core._config.settings import Settings
+    from oservices_core._plugins.component import Component, Service
+    from oservices_core._plugins.registry import ConfigurationEntry, Registry
+
+__all__ = ["System"]
+
+
+class _Host(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    components: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class _SystemFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "system"
+    services: list[str] = Field(default_factory=list)
+    components: list[str] = Field(default_factory=list)
+    configurations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    hosts: dict[str, _Host] = Field(default_factory=dict)
+
+
+@final
+class System:
+    """What is run together: components (in order), their services, hosts, and a source file."""
+
+    __slots__ = ("components", "file", "host_settings", "hosts", "name", "registry", "services")
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        name: str = "system",
+        components: list[str] | None = None,
+        services: list[str] | None = None,
+        hosts: dict[str, list[str]] | None = None,
+        file: Path | None = None,
+        host_settings: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.name = name
+        self.file = file
+        self.services: dict[str, Service] = {n: registry.services[n] for n in services or []}
+        chosen = components if components is not None else list(registry.components)
+        self.components: dict[str, Component] = {n: registry.components[n] for n in chosen}
+        self.hosts = hosts or {}
+        # Each host's [hosts.NAME.settings]: the settings that differ on that host.
+        self.host_settings = host_settings or {}
+
+    @classmethod
+    def from_registry(cls, registry: Registry) -> System:
+        """Every installed component, with the services that hold them."""
+        services = [
+            s.name
+            for s in registry.services.values()
+            if all(c in registry.components for c in s.components)
+        ]
+        return cls(registry, services=services)
+
+    @classmethod
+    def load(cls, path: str | Path, registry: Registry) -> System:
+        """Read a system file; unknown names fail with file, line and the closest names."""
+        path = Path(path)
+        text = read_text(path)
+        data = _toml.loads(text, str(path))
+        try:
+            parsed = _SystemFile.model_validate(data)
+        except ValidationError as exc:
+
+            def locate(key: tuple[str, ...]) -> str:
+                line = _toml.locate_line(text, key)
+                return f"{path}:{line}" if line else str(path)
+
+            raise ConfigurationError(
+                problems_from(exc, _SystemFile, locate), subject=str(path)
+            ) from None
+        problems = _check_names(parsed, registry, path, text)
+        members = None if problems else _members(parsed, registry)
+        problems += _check_dependencies(members, registry, path)
+        if problems:
+            raise ConfigurationError(problems, subject=str(path))
+        return cls(
+            registry,
+            name=parsed.name,
+            components=members,
+            services=parsed.services,
+            file=path,
+            hosts={h: host.components for h, host in parsed.hosts.items()},
+            host_settings={h: host.settings for h, host in parsed.hosts.items() if host.settings},
+        )
+
+    def configurations(self) -> dict[str, ConfigurationEntry]:
+        """The configurations of its components, of its services, and of every package."""
+        wanted = set(self.components) | set(self.services)
+        return {
+            name: entry
+            for name, entry in self.registry.configurations.items()
+            if name in wanted or entry.owner.startswith("package")
+        }
+
+    def resolver(
+        self, settings: Settings | None = None, *, overrides: dict[str, Any] | None = None
+    ) -> Resolver:
+        """A resolver whose system layer is this system's file."""
+        from oservices_core._config.resolve import Resolver
+
+        return Resolver(settings, system_file=self.file, overrides=overrides)
+
+
+def _members(parsed: _SystemFile, registry: Registry) -> list[str] | None:
+    if not parsed.services and not parsed.components:
+        return None
+    names = [c for s in parsed.services for c in registry.services[s].components]
+    return list(dict.fromkeys([*names, *parsed.components]))
+
+
+def _check_names(parsed: _SystemFile, registry: Registry, path: Path, text: str) -> list[Problem]:
+    checks: list[tuple[str, str, tuple[str, ...], Mapping[str, object]]] = [
+        *(("service", n, ("services",), registry.services) for n in parsed.services),
+        *(("component", n, ("components",), registry.components) for n in parsed.components),
+        *(
+            ("configuration", n, ("configurations", n), registry.configurations)
+            for n in parsed.configurations
+        ),
+        *(
+            ("component", n, ("hosts", h, "components"), registry.components)
+            for h, host in parsed.hosts.items()
+            for n in host.components
+        ),
+    ]
+    return [
+        unknown_name(kind, name, known, _where(path, text, key, name))
+        for kind, name, key, known in checks
+        if name not in known
+    ]
+
+
+def _check_dependencies(members: list[str] | None, registry: Registry, path: Path) -> list[Problem]:
+    if members is None:
+        return []
+    return [
+        Problem(
+            str(path),
+            f"{name}.depends_on",
+            "a component of the system",
+            repr(dependency),
+            hint=f"add {dependency!r} to components, or its service to services",
+        )
+        for name in members
+        for dependency in registry.components[name].depends_on
+        if dependency not in members
+    ]
+
+
+def _where(path: Path, text: str, key: tuple[str, ...], name: str) -> str:
+    """The line of ``name`` in the list at ``key`` (arrays may span lines)."""
+    start = _toml.locate_line(text, key) or 1
+    lines = text.splitlines()
+    for number in range(start, len(lines) + 1):
+        if f'"{name}"' in lines[number - 1] or f"'{name}'" in lines[number - 1]:
+            return f"{path}:{number}"
+    return f"{path}:{start}"

@@ -1,0 +1,1 @@
+"""The supervisor: the Administrator, its template, control socket and loop."""

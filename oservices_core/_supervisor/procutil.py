@@ -1,0 +1,164 @@
+"""Small Linux process primitives: prctl flags, signals to groups, unix socket paths.
+
+Everything degrades to a no-op where the kernel does not offer it, so the
+rest of the Administrator reads the same on every POSIX system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import select
+import signal
+import socket
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oservices_core._supervisor.forking import Forked
+
+__all__ = [
+    "connects",
+    "group_alive",
+    "kept_name",
+    "kill_group",
+    "pgid_of",
+    "reachable",
+    "reset_signals",
+    "set_name",
+    "set_parent_death_signal",
+    "set_subreaper",
+    "unix_address",
+    "wait_exit",
+]
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+_MAX_NAME = 15  # the kernel keeps 16 bytes of a process's name, the NUL included
+_PR_SET_CHILD_SUBREAPER = 36
+_MAX_SUN_PATH = 107  # sockaddr_un.sun_path is 108 bytes with the trailing NUL
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+def _prctl(option: int, value: int | ctypes.c_char_p) -> bool:
+    libc = _libc()
+    prctl = getattr(libc, "prctl", None)
+    return prctl is not None and prctl(option, value, 0, 0, 0) == 0
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux)."""
+    return _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def set_name(name: str) -> bool:
+    """Name this process as ``ps -o comm`` and ``top`` show it (Linux; cut to 15 bytes)."""
+    return _prctl(_PR_SET_NAME, ctypes.c_char_p(os.fsencode(name)[:_MAX_NAME]))
+
+
+def kept_name(name: str) -> str:
+    """The name :func:`set_name` leaves, as ``/proc/PID/stat`` shows it."""
+    return os.fsencode(name)[:_MAX_NAME].decode(errors="replace")
+
+
+def set_subreaper() -> bool:
+    """Adopt this process's orphaned descendants instead of init (Linux)."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty mask: a child must not inherit its parent's."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def kill_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a reused id owned by someone else
+        return False
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process (zombies included, until reaped) is left in the group."""
+    return kill_group(pgid, 0)
+
+
+def unix_address(path: Path) -> tuple[str, int | None]:
+    """An address for ``path`` that fits ``sun_path``, and a directory fd to close after.
+
+    Deep temporary directories exceed the 107 bytes a unix socket path may have;
+    ``/proc/self/fd/N/name`` reaches the same file through an open directory.
+    """
+    text = os.fsencode(path)
+    if len(text) <= _MAX_SUN_PATH or not Path("/proc/self/fd").is_dir():
+        return str(path), None
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    return f"/proc/self/fd/{fd}/{path.name}", fd
+
+
+def connect_unix(path: Path, timeout: float | None = None) -> socket.socket:
+    """A connected stream socket to the unix socket at ``path``."""
+    address, fd = unix_address(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return sock
+
+
+def wait_exit(process: subprocess.Popen[bytes] | Forked, timeout: float) -> None:
+    """Wait for ``process`` to exit; woken by the kernel, not by polling, where it can."""
+    with contextlib.suppress(AttributeError, OSError):
+        fd = os.pidfd_open(process.pid)
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
+def connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def pgid_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def reachable(host: str) -> str:
+    """Where to connect to reach a server bound to ``host`` on this machine."""
+    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - not bound
+    return wildcard.get(host, host)

@@ -1,0 +1,1 @@
+"""The workflow: stages as data, their context, and what is up to date."""
