@@ -9,6 +9,9 @@ that already catch ``ValueError`` or ``OSError`` keep working::
     ├── PluginLoadError (also ImportError)     plugins that failed to load, in strict mode
     └── StageError (also RuntimeError)         a hook failed: names stage, plugin and hook
 
+    OservicesWarning (a UserWarning)
+    └── PluginLoadWarning                      a plugin failed to load; the others go on
+
 A :class:`Problem` is one located complaint: where (a file and line, or an
 environment variable), which dotted key, what was expected, what was found and
 how to fix it. Found values of secret fields are never kept.
@@ -22,7 +25,15 @@ from typing import TYPE_CHECKING, final
 if TYPE_CHECKING:
     from oservices_core._plugins.manager import PluginOutcome
 
-__all__ = ["ConfigurationError", "OservicesError", "PluginLoadError", "Problem", "StageError"]
+__all__ = [
+    "ConfigurationError",
+    "OservicesError",
+    "OservicesWarning",
+    "PluginLoadError",
+    "PluginLoadWarning",
+    "Problem",
+    "StageError",
+]
 
 
 class OservicesError(Exception):
@@ -98,3 +109,19 @@ class StageError(OservicesError, RuntimeError):
             f"stage {stage!r} failed in plugin {plugin!r} ({distribution}), hook {hook}: "
             f"{type(error).__name__}: {error}"
         )
+
+
+class OservicesWarning(UserWarning):
+    """Root of every warning oservices issues: something worth telling that does not stop it."""
+
+
+class PluginLoadWarning(OservicesWarning):
+    """A plugin failed to load and the others go on (without ``--strict``).
+
+    Its text names the entry point, its distribution and version, and why;
+    ``outcome`` is the :class:`~oservices_core.PluginOutcome`.
+    """
+
+    def __init__(self, outcome: PluginOutcome) -> None:
+        self.outcome = outcome
+        super().__init__(str(outcome))

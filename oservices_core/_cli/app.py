@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from oservices_core._cli.options import add_sets
 from oservices_core._version import __version__
 
 TYPE_CHECKING = False  # not typing's: importing typing costs --help a tenth of its time
@@ -83,11 +84,13 @@ def _add_plugin_commands(subparsers: Commands, commands: dict[str, tuple[str, st
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
+    from oservices_core._cli.options import shown_warnings
     from oservices_core._errors import OservicesError
 
     try:
         _activate_options(args)
-        return handler(args)
+        with shown_warnings():
+            return handler(args)
     except OservicesError as exc:
         print(f"oservices: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -100,13 +103,16 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
 
 
 def _activate_options(args: argparse.Namespace) -> None:
-    """``--strict`` is ``OSERVICES_STRICT=1`` and ``--host NAME`` is ``OSERVICES_HOST=NAME``
-    for the command: activate settings saying so."""
+    """``--strict`` is ``OSERVICES_STRICT=1``, ``--host NAME`` is ``OSERVICES_HOST=NAME`` and
+    ``--system FILE`` is ``OSERVICES_SYSTEM_FILE=FILE`` for the command: activate settings
+    saying so (so the processes it starts inherit them)."""
     values: dict[str, object] = {}
     if getattr(args, "strict", False):
         values["strict"] = True
     if getattr(args, "host", None):
         values["host"] = args.host
+    if getattr(args, "system", None):
+        values["system_file"] = os.path.abspath(args.system)
     if values:
         from oservices_core._config.settings import load_settings
 
@@ -199,7 +205,7 @@ def _stage_parsers(commands: Commands) -> None:
         parser.add_argument(
             "--force", action="store_true", help="run even when the last build had the same inputs"
         )
-        _add_sets(parser)
+        add_sets(parser)
         parser.set_defaults(handler=_lazy("stages", "stage"), stage=name)
 
 
@@ -223,12 +229,12 @@ def _config_parser(commands: Commands) -> None:
 
     show = actions.add_parser("show", help="print resolved values (secrets masked)")
     show.add_argument("name", metavar="NAME", help=name_help + ", or 'settings'")
-    _add_sets(show)
+    add_sets(show)
     show.set_defaults(handler=_show)
 
     explain = actions.add_parser("explain", help="print a value, its source and what it hides")
     explain.add_argument("key", metavar="NAME.FIELD", help="the configuration, a dot, the field")
-    _add_sets(explain)
+    add_sets(explain)
     explain.set_defaults(handler=_explain)
 
     sample = actions.add_parser("sample", help="print commented TOML with the defaults")
@@ -245,44 +251,15 @@ def _config_parser(commands: Commands) -> None:
     check.set_defaults(handler=_check)
 
 
-def _add_sets(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="NAME.FIELD=VALUE",
-        help="an explicit override, above every other layer (repeatable)",
-    )
-
-
-def overrides_from(sets: list[str]) -> dict[str, str]:
-    from oservices_core._errors import ConfigurationError, Problem
-
-    overrides: dict[str, str] = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise ConfigurationError(
-                Problem(
-                    "--set",
-                    key,
-                    "NAME.FIELD=VALUE",
-                    repr(item.split("=")[0] + ("=..." if sep else "")),
-                )
-            )
-        overrides[key.strip()] = value
-    return overrides
-
-
 def _resolved(name: str, sets: list[str]) -> Resolved:  # type: ignore[type-arg]  # any configuration
     from oservices_core._cli import names as _names
-    from oservices_core._config.resolve import Resolver
+    from oservices_core._cli.options import overrides_from
+    from oservices_core._config.resolution import resolver
 
     target = _names.find(name)
     overrides = overrides_from(sets)
     _only_for(target.name, overrides)
-    return Resolver(overrides=overrides).resolve(target.cls, target.name)
+    return resolver(overrides=overrides).resolve(target.cls, target.name)
 
 
 def _only_for(name: str, overrides: dict[str, str]) -> None:

@@ -64,7 +64,7 @@ def find(name: str) -> Target:
 
 
 def _registered(name: str) -> Target:
-    from oservices_core._cli.registry import load_registry
+    from oservices_core._plugins.registry import load_registry
 
     entry = load_registry().configuration(name)
     return Target(entry.name, entry.cls)
@@ -116,7 +116,7 @@ def split_key(key: str) -> tuple[str, str]:
 def _longest_registered(key: str) -> str:
     if "." not in key.partition(".")[2]:
         return ""  # one dot: nothing to choose between
-    from oservices_core._cli.registry import load_registry
+    from oservices_core._plugins.registry import load_registry
 
     names = [n for n in load_registry(warn=False).configurations if key.startswith(n + ".")]
     return max(names, key=len, default="")

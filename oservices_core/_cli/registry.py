@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
-from oservices_core._plugins.manager import PluginOutcome, get_plugin_manager
-from oservices_core._plugins.registry import Registry
+from oservices_core._plugins.manager import PluginOutcome
+from oservices_core._plugins.registry import Registry, load_registry
 
 if TYPE_CHECKING:
     from oservices_core._config.resolve import Resolver
 
-__all__ = ["components", "describe", "load_registry", "mocks", "neutral", "plugins"]
-
-
-def load_registry(*, warn: bool = True) -> Registry:
-    """Load plugins (strict when the active settings say so) and warn about each failure."""
-    pm = get_plugin_manager()
-    for outcome in pm.outcomes:
-        if warn and outcome.state == "failed":
-            print(f"oservices: warning: {outcome}", file=sys.stderr)
-    return Registry(pm)
+__all__ = ["components", "describe", "mocks", "neutral", "plugins"]
 
 
 def plugins(args: argparse.Namespace) -> int:

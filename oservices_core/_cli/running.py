@@ -41,10 +41,10 @@ def up_command(args: argparse.Namespace) -> int:
         # Here, not only in the child: its status must not be another Administrator's.
         _refuse_a_second(settings.run_dir)
         return _detach(args, settings.run_dir, settings.log_dir)
-    from oservices_core._cli.stages import load_system
+    from oservices_core._plugins.system import load_system
     from oservices_core._supervisor.administrator import Administrator
 
-    system = load_system(args.system)
+    system = load_system()
     # This process holds nothing of its own that a component must not inherit.
     administrator = Administrator(
         system, settings=settings, on_event=_print_event, template="fork"
@@ -99,8 +99,8 @@ def _print_event(name: str, message: str) -> None:
 
 
 def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
-    from oservices_core._cli.stages import load_system
     from oservices_core._errors import OservicesError
+    from oservices_core._plugins.system import load_system
     from oservices_core._supervisor.control import NotRunningError, request
 
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
         if statuses and all(s["state"] == "RUNNING" and s["ready"] for s in statuses):
             print(f"oservices: Administrator running, pid {process.pid}; 'oservices stop' stops it")
             _print_table(statuses)
-            for service, address in api_addresses(load_system(args.system)):
+            for service, address in api_addresses(load_system()):
                 print(f"{service} API at {address}")
             return 0
         time.sleep(0.1)
@@ -236,11 +236,11 @@ def logs_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run one component in this process: no Administrator, no signal handlers."""
-    from oservices_core._cli.stages import load_system
     from oservices_core._config.settings import active_settings
+    from oservices_core._plugins.system import load_system
     from oservices_core._supervisor.child import run_component
 
-    system = load_system(args.system)
+    system = load_system()
     if args.name not in system.components:
         from oservices_core._errors import ConfigurationError
         from oservices_core._plugins.registry import unknown_name

@@ -9,29 +9,16 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from oservices_core._cli.registry import load_registry
-from oservices_core._plugins.system import System
+from oservices_core._cli.options import overrides_from
+from oservices_core._plugins.system import load_system
 from oservices_core._workflow.run import StageReport, run_workflow
 
-__all__ = ["load_system", "stage"]
-
-
-def load_system(path: str | None) -> System:
-    """The system file named, else ``HOME/system.toml`` if there is one, else everything."""
-    from oservices_core._config.settings import active_settings
-
-    registry = load_registry()
-    if path is not None:
-        return System.load(Path(path), registry)
-    default = active_settings().home / "system.toml"
-    return System.load(default, registry) if default.is_file() else System.from_registry(registry)
+__all__ = ["stage"]
 
 
 def stage(args: argparse.Namespace) -> int:
     """Run a stage (and the stages it needs) and report what each wrote."""
-    from oservices_core._cli.app import overrides_from
-
-    system = load_system(args.system)
+    system = load_system()  # --system is the settings' system file (see app.py)
     output = Path(args.output) if args.output else None
     _, reports = run_workflow(
         system,

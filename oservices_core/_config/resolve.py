@@ -42,6 +42,7 @@ from oservices_core._config.problems import (
 )
 from oservices_core._config.settings import Settings, active_settings, current_settings
 from oservices_core._config.shape import derived_fields, model_of, nested_models
+from oservices_core._config.systemfile import SystemSource, read_system
 from oservices_core._errors import ConfigurationError, Problem
 
 __all__ = ["Layer", "Provenance", "Resolved", "Resolver", "Source", "settings_layer"]
@@ -356,12 +357,16 @@ class _Locator:
 class Resolver:
     """Resolves configurations against one environment, system file and set of overrides.
 
-    Built once per command or process; the environment is read here, not at import.
+    The environment is read here, not at import. The system layer is the file
+    ``system`` (a :class:`SystemSource`) or ``system_file`` names, else the
+    settings' system file (``HOME/system.toml`` when there is one).
     ``overrides`` maps ``"name.dotted.key"`` to a value (text from the command
     line is read like an environment variable: JSON for lists and tables).
+    :func:`oservices_core._config.resolution.resolver` keeps one per process for
+    each settings and overrides: use it rather than building another.
     """
 
-    __slots__ = ("_env", "_overrides", "_system", "settings")
+    __slots__ = ("_env", "_overrides", "settings", "system")
 
     def __init__(
         self,
@@ -370,10 +375,14 @@ class Resolver:
         environ: Mapping[str, str] | None = None,
         system_file: Path | None = None,
         overrides: Mapping[str, Any] | None = None,
+        system: SystemSource | None = None,
     ) -> None:
         self.settings = settings or active_settings()
         self._env = _group_environ(os.environ if environ is None else environ)
-        self._system = _read_system(system_file) if system_file else None
+        if system is None:
+            path = system_file or self.settings.system_path()
+            system = read_system(path) if path is not None else None
+        self.system = system
         self._overrides = _group_overrides(overrides or {})
 
     def file_for(self, name: str) -> Path:
@@ -399,12 +408,10 @@ class Resolver:
 
     def _system_layer(self, name: str) -> Layer:
         layer = Layer("system")
-        if self._system is None:
-            return layer
-        path, text, data = self._system
-        section = data.get("configurations", {}).get(name)
-        if isinstance(section, dict):
-            source = Source("system", path, text, ("configurations", name))
+        system = self.system
+        section = system.configuration(name) if system is not None else None
+        if system is not None and section is not None:
+            source = Source("system", system.path, system.text, ("configurations", name))
             _fill(layer, section, source, ())
         return layer
 
@@ -431,11 +438,6 @@ def _file_layer(path: Path, *, explicit: bool) -> Layer:
         return layer
     _fill(layer, _toml.loads(text, str(path)), Source("file", str(path), text), ())
     return layer
-
-
-def _read_system(path: Path) -> tuple[str, str, dict[str, Any]]:
-    text = read_text(path)
-    return str(path), text, _toml.loads(text, str(path))
 
 
 def _group_environ(environ: Mapping[str, str]) -> dict[str, list[tuple[str, str]]]:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(), description="Data; default HOME/data.")
     log_dir: Path = Field(Path(), description="Logs; default HOME/log.")
     run_dir: Path = Field(Path(), description="Sockets and pid files; default HOME/run.")
+    system_file: Path | None = Field(
+        None, description="The system file; default HOME/system.toml when there is one."
+    )
     base_port: int = Field(8000, ge=1, le=65535, description="First port components use.")
     strict: bool = Field(False, description="Make any plugin load failure fatal.")
     disable_plugins: str = Field("", description="Comma-separated plugin names not to load.")
@@ -91,7 +94,16 @@ class Settings(BaseSettings):
             if value == Path():
                 value = Path(default)
             object.__setattr__(self, field, self.home / value.expanduser())
+        if self.system_file is not None:
+            object.__setattr__(self, "system_file", self.home / self.system_file.expanduser())
         return self
+
+    def system_path(self) -> Path | None:
+        """The system file these settings name, else ``HOME/system.toml`` if it exists."""
+        if self.system_file is not None:
+            return self.system_file
+        default = self.home / "system.toml"
+        return default if default.is_file() else None
 
     @classmethod
     def settings_customise_sources(
@@ -118,7 +130,7 @@ class Settings(BaseSettings):
 
     def environ(self) -> dict[str, str]:
         """These settings as ``OSERVICES_*`` variables, for a process started from here."""
-        values = self.model_dump(mode="json")
+        values = self.model_dump(mode="json", exclude_none=True)
         return {f"OSERVICES_{key.upper()}": str(value) for key, value in values.items()}
 
 

@@ -16,8 +16,7 @@ from oservices_core._plugins.policy import Readiness, Restart, parse_signal
 
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
-    from oservices_core._config.resolve import Resolved
-    from oservices_core._config.settings import Settings
+    from oservices_core._config.resolve import Resolved, Resolver
 
 __all__ = ["Component", "Service", "check_name"]
 
@@ -116,7 +115,7 @@ class Component:
         self.mock = mock
         self.depends_on = tuple(depends_on)
         self.description = description
-        self._resolved: tuple[Settings, Resolved[Any]] | None = None
+        self._resolved: tuple[Resolver, Resolved[Any]] | None = None
 
     def __repr__(self) -> str:
         return f"Component(name={self.name!r})"
@@ -135,14 +134,15 @@ class Component:
         return value
 
     def resolved(self) -> Resolved[Any]:
-        """The configuration with its provenance, resolved again when settings change."""
-        from oservices_core._config.resolve import Resolver
+        """The configuration with its provenance, as this process resolves it here: resolved
+        again when the settings, the system file or the environment change."""
+        from oservices_core._config.resolution import resolver
         from oservices_core._config.settings import active_settings
 
         settings = active_settings()
-        if self._resolved is None or self._resolved[0] is not settings:
-            resolved = Resolver(settings).resolve(self.CONFIGURATION, self.name)
-            self._resolved = (settings, resolved)
+        here = resolver(settings)  # the process's: the settings' system file, the environment
+        if self._resolved is None or self._resolved[0] is not here:
+            self._resolved = (here, here.resolve(self.CONFIGURATION, self.name))
         return self._resolved[1]
 
     @property

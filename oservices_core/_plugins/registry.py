@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from oservices_core._plugins.component import Component, Service
     from oservices_core._plugins.manager import PluginManager
 
-__all__ = ["ConfigurationEntry", "Registry", "unknown_name"]
+__all__ = ["ConfigurationEntry", "Registry", "load_registry", "unknown_name"]
 
 
 @final
@@ -56,6 +56,24 @@ class Registry:
                 unknown_name("configuration", name, self.configurations, where)
             )
         return self.configurations[name]
+
+
+def load_registry(*, warn: bool = True) -> Registry:
+    """Load the plugins (strict when the active settings say so) into a registry.
+
+    Each plugin that failed to load is a :class:`PluginLoadWarning` (unless ``warn``
+    is false); the outcomes stay on ``registry.plugin_manager.outcomes``.
+    """
+    import warnings
+
+    from oservices_core._errors import PluginLoadWarning
+    from oservices_core._plugins.manager import get_plugin_manager
+
+    pm = get_plugin_manager()
+    for outcome in pm.outcomes:
+        if warn and outcome.state == "failed":
+            warnings.warn(PluginLoadWarning(outcome), stacklevel=2)
+    return Registry(pm)
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str], where: str) -> Problem:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oservices_core._config import toml as _toml
-from oservices_core._config.configuration import read_text
 from oservices_core._config.problems import problems_from
+from oservices_core._config.systemfile import SystemSource, read_system
 from oservices_core._errors import ConfigurationError, Problem
 from oservices_core._plugins.registry import unknown_name
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from oservices_core._plugins.component import Component, Service
     from oservices_core._plugins.registry import ConfigurationEntry, Registry
 
-__all__ = ["System"]
+__all__ = ["System", "load_system"]
 
 
 class _Host(BaseModel):
@@ -55,9 +55,22 @@ class _SystemFile(BaseModel):
 
 @final
 class System:
-    """What is run together: components (in order), their services, hosts, and a source file."""
+    """What is run together: components (in order), their services, hosts, and a source file.
 
-    __slots__ = ("components", "file", "host_settings", "hosts", "name", "registry", "services")
+    A loaded system keeps its file as read (``source``): resolvers take their
+    system layer from it, so the file is parsed once.
+    """
+
+    __slots__ = (
+        "components",
+        "file",
+        "host_settings",
+        "hosts",
+        "name",
+        "registry",
+        "services",
+        "source",
+    )
 
     def __init__(
         self,
@@ -69,10 +82,12 @@ class System:
         hosts: dict[str, list[str]] | None = None,
         file: Path | None = None,
         host_settings: dict[str, dict[str, Any]] | None = None,
+        source: SystemSource | None = None,
     ) -> None:
         self.registry = registry
         self.name = name
         self.file = file
+        self.source = source if source is not None or file is None else read_system(file)
         self.services: dict[str, Service] = {n: registry.services[n] for n in services or []}
         chosen = components if components is not None else list(registry.components)
         self.components: dict[str, Component] = {n: registry.components[n] for n in chosen}
@@ -94,8 +109,8 @@ class System:
     def load(cls, path: str | Path, registry: Registry) -> System:
         """Read a system file; unknown names fail with file, line and the closest names."""
         path = Path(path)
-        text = read_text(path)
-        data = _toml.loads(text, str(path))
+        source = read_system(path)
+        text, data = source.text, source.data
         try:
             parsed = _SystemFile.model_validate(data)
         except ValidationError as exc:
@@ -120,6 +135,7 @@ class System:
             file=path,
             hosts={h: host.components for h, host in parsed.hosts.items()},
             host_settings={h: host.settings for h, host in parsed.hosts.items() if host.settings},
+            source=source,
         )
 
     def configurations(self) -> dict[str, ConfigurationEntry]:
@@ -132,12 +148,41 @@ class System:
         }
 
     def resolver(
-        self, settings: Settings | None = None, *, overrides: dict[str, Any] | None = None
+        self, settings: Settings | None = None, *, overrides: Mapping[str, Any] | None = None
     ) -> Resolver:
-        """A resolver whose system layer is this system's file."""
-        from oservices_core._config.resolve import Resolver
+        """This process's resolver for ``settings`` and ``overrides``, with this system's file
+        as its system layer (without one, the settings' system file)."""
+        from oservices_core._config.resolution import resolver
 
-        return Resolver(settings, system_file=self.file, overrides=overrides)
+        return resolver(settings, overrides=overrides, system=self.source)
+
+    def narrowed(self, name: str) -> System:
+        """This system reduced to component ``name`` and its service, as its process sees it."""
+        service = self.registry.service_of(name)
+        services = [service.name] if service is not None and service.name in self.services else []
+        return System(
+            self.registry,
+            name=self.name,
+            components=[name],
+            services=services,
+            hosts=self.hosts,
+            file=self.file,
+            host_settings=self.host_settings,
+            source=self.source,
+        )
+
+
+def load_system(
+    path: str | Path | None = None, *, registry: Registry | None = None
+) -> System:
+    """The system file named, else the active settings' (``HOME/system.toml`` when there is
+    one), else every installed component. Loads the plugins unless ``registry`` is given."""
+    from oservices_core._config.settings import active_settings
+    from oservices_core._plugins.registry import load_registry
+
+    registry = registry if registry is not None else load_registry()
+    path = path if path is not None else active_settings().system_path()
+    return System.load(path, registry) if path is not None else System.from_registry(registry)
 
 
 def _members(parsed: _SystemFile, registry: Registry) -> list[str] | None:

@@ -230,7 +230,7 @@ class Administrator:
             from oservices_core._supervisor.control import lock
 
             self._lock_fd = lock(run_dir)
-        self._env = {**os.environ, **self.settings.environ()}
+        self._env = self._environment()
         self._launch_template()
 
     def _open(self) -> None:
@@ -672,7 +672,7 @@ class Administrator:
             self._event("administrator", f"reload refused, nothing changed: {exc}")
             raise
         self.settings = new
-        self._env = {**os.environ, **self.settings.environ()}
+        self._env = self._environment()
         assert self._tsock is not None
         self._tsock.send(json.dumps({"op": "reload", "env": self._env}).encode())
         self._event("administrator", f"reloaded; restarting {', '.join(changed) or 'nothing'}")
@@ -686,6 +686,14 @@ class Administrator:
             self._want(instance)
 
         return start
+
+    def _environment(self) -> dict[str, str]:
+        """The environment of the template and components: the settings, and the system
+        file this pool runs, so a component's ``CONF`` resolves as its ``main`` is given."""
+        env = {**os.environ, **self.settings.environ()}
+        if self.system.file is not None:
+            env["OSERVICES_SYSTEM_FILE"] = os.path.abspath(self.system.file)
+        return env
 
     def _configuration(self, instance: Instance, settings: Settings | None = None) -> Any:
         configuration = instance.component.configuration

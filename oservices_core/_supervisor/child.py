@@ -15,24 +15,7 @@ if TYPE_CHECKING:
     from oservices_core._config.settings import Settings
     from oservices_core._plugins.system import System
 
-__all__ = ["narrowed", "run_component"]
-
-
-def narrowed(system: System, name: str) -> System:
-    """The system reduced to one component and its service, as its process sees it."""
-    from oservices_core._plugins.system import System
-
-    service = system.registry.service_of(name)
-    services = [service.name] if service is not None and service.name in system.services else []
-    return System(
-        system.registry,
-        name=system.name,
-        components=[name],
-        services=services,
-        hosts=system.hosts,
-        file=system.file,
-        host_settings=system.host_settings,
-    )
+__all__ = ["run_component"]
 
 
 def run_component(system: System, name: str, settings: Settings) -> int:
@@ -41,7 +24,7 @@ def run_component(system: System, name: str, settings: Settings) -> int:
 
     component = system.components[name]
     main = component.load_main()
-    context, _ = run_workflow(narrowed(system, name), ("setup",), settings=settings, out=sys.stderr)
+    context, _ = run_workflow(system.narrowed(name), ("setup",), settings=settings, out=sys.stderr)
     with settings.activate():
         configured = component.configuration is not None
         result = main(context.configurations[name]) if configured else main()

@@ -66,8 +66,8 @@ class _Template:
         self.selector = selectors.DefaultSelector()
 
     def load(self, env: dict[str, str] | None = None) -> None:
-        from oservices_core._cli.stages import load_system
         from oservices_core._config.settings import load_settings
+        from oservices_core._plugins.system import load_system
 
         if env is not None:
             os.environ.clear()

@@ -1,0 +1,64 @@
+"""Options several commands share: ``--set`` overrides, and how warnings are shown.
+
+Imported while the parsers are built, so it imports only what ``--help`` already has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["add_sets", "overrides_from", "shown_warnings"]
+
+
+def add_sets(parser: argparse.ArgumentParser) -> None:
+    """Add the repeatable ``--set NAME.FIELD=VALUE`` option."""
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME.FIELD=VALUE",
+        help="an explicit override, above every other layer (repeatable)",
+    )
+
+
+def overrides_from(sets: list[str]) -> dict[str, str]:
+    """``--set`` items as overrides; a malformed one is a located error."""
+    from oservices_core._errors import ConfigurationError, Problem
+
+    overrides: dict[str, str] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigurationError(
+                Problem(
+                    "--set",
+                    key,
+                    "NAME.FIELD=VALUE",
+                    repr(item.split("=")[0] + ("=..." if sep else "")),
+                )
+            )
+        overrides[key.strip()] = value
+    return overrides
+
+
+@contextmanager
+def shown_warnings() -> Iterator[None]:
+    """Show oservices' warnings as ``oservices: warning: TEXT`` lines on standard error."""
+    from oservices_core._errors import OservicesWarning
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kw: object) -> None:
+        if issubclass(category, OservicesWarning):
+            print(f"oservices: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kw)  # type: ignore[arg-type]  # as it was given
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.simplefilter("always", OservicesWarning)
+        warnings.showwarning = show
+        yield
