@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
+from pydantic import BaseModel, SecretBytes, SecretStr
 
 from oservices_core import ConfigurationError, Problem, Settings
 
@@ -99,12 +99,9 @@ def container_command(name: str) -> list[str]:
 
 
 def host_settings(context: Context) -> Settings:
-    """The settings of the host being built: this build's, with the system file's
-    ``[hosts.HOST.settings]`` on top (the ``host`` setting names the host)."""
-    host = context.settings.host
-    extra = context.system.host_settings.get(host, {})
-    where = f"{context.system.file}: hosts.{host}.settings"
-    return _with(context.settings, dict(extra) | {"host": host}, where)
+    """The settings of the host being built (``System.settings_for``: the ``host`` setting
+    names it, and the system file's ``[hosts.HOST.settings]`` go on top)."""
+    return context.system.settings_for(context.settings.host, context.settings)
 
 
 def container_environment(settings: Settings) -> dict[str, str]:
@@ -116,24 +113,7 @@ def container_environment(settings: Settings) -> dict[str, str]:
 def moved_settings(settings: Settings, home: str) -> Settings:
     """``settings`` moved to another ``home`` (a container's): directories under the
     old home follow it; directories set elsewhere stay where they are."""
-    return _with(settings, {"home": home}, "container home")
-
-
-def _with(settings: Settings, values: Mapping[str, Any], where: str) -> Settings:
-    current = settings.model_dump()
-    for field, value in current.items():
-        # A directory under home is kept relative, so that a new home moves it along.
-        under_home = isinstance(value, Path) and value.is_relative_to(settings.home)
-        if field.endswith("_dir") and under_home:
-            current[field] = value.relative_to(settings.home)
-    try:
-        return Settings.model_validate(current | dict(values))
-    except ValidationError as exc:
-        problems = [
-            Problem(where, ".".join(map(str, error["loc"])), error["msg"], repr(error["input"]))
-            for error in exc.errors()
-        ]
-        raise ConfigurationError(problems, subject="host settings") from None
+    return settings.replaced({"home": home}, where="container home")
 
 
 # Components, hosts, ports -----------------------------------------------------------
@@ -167,15 +147,9 @@ def resolved_at(context: Context, name: str, settings: Settings) -> Configuratio
 
 
 def listen_port(component: Component, configuration: Configuration | None) -> int | None:
-    """The port a component serves on: its ``tcp`` readiness port, else its ``port`` field."""
-    ready = component.ready
-    field = "port"
-    if ready.kind == "tcp":
-        if ready.target.isdigit():
-            return int(ready.target)
-        field = ready.target
-    value = getattr(configuration, field, None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """The port a component serves on (``Component.listen``: the one rule)."""
+    listen = component.listen(configuration)
+    return listen.port if listen is not None else None
 
 
 def configuration_names(system: System, component: Component) -> list[str]:
@@ -274,57 +248,12 @@ def _reveal(value: Any) -> str:
 
 
 def check_system(context: Context) -> None:
-    """Every ``depends_on`` names a component of the system, and no two components of one
-    host serve on the same port; all problems at once, as a :class:`ConfigurationError`."""
-    system = context.system
-    where = str(system.file) if system.file else "the installed components"
-    problems = [
-        Problem(
-            where,
-            f"{component.name}.depends_on",
-            "a component of the system",
-            repr(dependency),
-            hint=f"add {dependency!r} to the system, or remove the dependency",
-        )
-        for component in system.components.values()
-        for dependency in component.depends_on
-        if dependency not in system.components
-    ]
-    hosts = system.hosts or {context.settings.host: list(system.components)}
-    for host, names in hosts.items():
-        problems += _port_clashes(context, host, names, where)
-    if problems:
-        raise ConfigurationError(problems, subject=f"system {system.name!r}")
+    """The system's own check (``System.check``), with configurations as this build
+    resolved them."""
+    def at(name: str, settings: Settings) -> Configuration | None:
+        return resolved_at(context, name, settings)
 
-
-def _port_clashes(context: Context, host: str, names: Sequence[str], where: str) -> list[Problem]:
-    settings = context.settings if not context.system.hosts else _settings_of(context, host)
-    taken: dict[int, str] = {}
-    problems = []
-    for name in names:
-        component = context.system.components.get(name)
-        if component is None:
-            continue
-        port = listen_port(component, resolved_at(context, name, settings))
-        if port is None:
-            continue
-        if port in taken:
-            problems.append(
-                Problem(
-                    where,
-                    f"{name}.port",
-                    f"a port no other component of host {host!r} uses",
-                    f"{port}, also used by {taken[port]!r}",
-                    hint="give one of them another port, or put them on different hosts",
-                )
-            )
-        taken.setdefault(port, name)
-    return problems
-
-
-def _settings_of(context: Context, host: str) -> Settings:
-    extra = context.system.host_settings.get(host, {})
-    return _with(context.settings, dict(extra) | {"host": host}, f"hosts.{host}.settings")
+    context.system.check(context.settings, configuration_at=at)
 
 
 # YAML -----------------------------------------------------------------------------------

@@ -27,14 +27,12 @@ from oservices_core import (
     get_plugin_manager,
     notify_ready,
 )
-from oservices_core._plugins.policy import parse_signal
+from oservices_core._plugins.policy import parse_signal, reachable
 from oservices_core._plugins.registry import Registry
 from oservices_core._supervisor.control import parse_request
 from oservices_core._supervisor.logfiles import RotatingLog, follow, log_path, tail
 from oservices_core._supervisor.loop import Loop
 from oservices_core._supervisor.notify import NotifyListener
-from oservices_core._supervisor.procutil import reachable
-from oservices_core._supervisor.startorder import check_readiness, start_order
 from oservices_core._supervisor.template import NAME as TEMPLATE_NAME
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -121,19 +119,20 @@ def test_start_order_follows_dependencies(settings: Settings) -> None:
         Component(name="cache", depends_on=["db"]),
         Component(name="db"),
     )
-    assert start_order(system) == ["db", "cache", "api"]
+    assert system.start_order() == ["db", "cache", "api"]
 
 
 def test_a_dependency_cycle_is_named(settings: Settings) -> None:
     system = _system(Component(name="a", depends_on=["b"]), Component(name="b", depends_on=["a"]))
     with pytest.raises(ConfigurationError, match="a -> b -> a"):
-        start_order(system)
+        system.check()
 
 
 def test_a_missing_dependency_is_named(settings: Settings) -> None:
     system = _system(Component(name="a", depends_on=["ghost"]))
-    with pytest.raises(ConfigurationError, match="ghost"):
-        start_order(system)
+    wording = r"a\.depends_on: expected a component of the system, found 'ghost'"
+    with pytest.raises(ConfigurationError, match=wording):
+        system.check()
 
 
 def test_tcp_readiness_must_name_a_configuration_field(settings: Settings) -> None:
@@ -142,9 +141,9 @@ def test_tcp_readiness_must_name_a_configuration_field(settings: Settings) -> No
 
     system = _system(Component(name="web", configuration=Conf, ready="tcp"))
     with pytest.raises(ConfigurationError) as caught:
-        check_readiness(system)
+        system.check()
     assert "listen" in str(caught.value)
-    check_readiness(_system(Component(name="web", configuration=Conf, ready="tcp:listen")))
+    _system(Component(name="web", configuration=Conf, ready="tcp:listen")).check()
 
 
 # Control requests ---------------------------------------------------------------

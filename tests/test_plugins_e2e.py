@@ -339,7 +339,7 @@ def test_describe_shows_api_port_components_and_configuration_file(cli: Cli) -> 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "Service shop: A small shop.",
-        "  API component: shop-api on port 8400",
+        "  API component: shop-api on port 8400, at http://127.0.0.1:8400/",
         "  Components:",
         "    shop-api [API]",
         "      The shop's public API.",

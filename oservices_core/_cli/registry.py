@@ -66,13 +66,13 @@ def components(args: argparse.Namespace) -> int:
 
 def describe(args: argparse.Namespace) -> int:
     """What a service is made of: components, API component and port, configuration files."""
-    from oservices_core._config.resolve import Resolver
+    from oservices_core._config.resolution import resolver as resolver_here
 
     registry = load_registry()
     service = registry.service(args.service)
-    resolver = Resolver()
+    resolver = resolver_here()
     print(f"Service {service.name}" + (f": {service.description}" if service.description else ""))
-    print(f"  API component: {service.api or '(none)'}{_port(registry, service.api, resolver)}")
+    print(f"  API component: {service.api or '(none)'}{_address(registry, service.api, resolver)}")
     print("  Components:")
     for name in service.components:
         component = registry.components[name]
@@ -91,12 +91,13 @@ def describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(registry: Registry, api: str | None, resolver: Resolver) -> str:
-    entry = registry.configurations.get(api) if api else None
-    if entry is None or "port" not in entry.cls.model_fields:
+def _address(registry: Registry, api: str | None, resolver: Resolver) -> str:
+    component = registry.components.get(api) if api else None
+    if component is None:
         return ""
-    port = getattr(resolver.resolve(entry.cls, entry.name).value, "port", None)
-    return f" on port {port}"
+    cls = component.configuration
+    listen = component.listen(resolver.resolve(cls, component.name).value if cls else None)
+    return f" on port {listen.port}, at {listen.url()}" if listen is not None else ""
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

@@ -76,20 +76,16 @@ def _prepare(system: Any) -> None:
 
 def api_addresses(system: Any) -> list[tuple[str, str]]:
     """Each service's API address, where its API component's configuration has a port."""
-    from oservices_core._supervisor.procutil import reachable
-
     found = []
     resolver = system.resolver()
     for service in system.services.values():
         component = system.components.get(service.api) if service.api else None
-        if component is None or component.configuration is None:
+        if component is None:
             continue
-        configuration = resolver.resolve(component.configuration, component.name).value
-        port = getattr(configuration, "port", None)
-        if isinstance(port, int):
-            host = reachable(str(getattr(configuration, "host", "") or ""))
-            shown = f"[{host}]" if ":" in host else host
-            found.append((service.name, f"http://{shown}:{port}/"))
+        cls = component.configuration
+        listen = component.listen(resolver.resolve(cls, component.name).value if cls else None)
+        if listen is not None:
+            found.append((service.name, listen.url()))
     return found
 
 

@@ -17,7 +17,7 @@ import re
 import socket
 import threading
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,7 +32,7 @@ from pydantic_settings import (
 
 from oservices_core._config import toml as _toml
 from oservices_core._config.configuration import decode_utf8
-from oservices_core._config.problems import problems_from
+from oservices_core._config.problems import problems_from, show_found
 from oservices_core._errors import ConfigurationError, Problem
 
 __all__ = [
@@ -128,6 +128,28 @@ class Settings(BaseSettings):
         """Make these the active settings in this context; usable as a context manager."""
         return _Activation(self)
 
+    def replaced(self, values: Mapping[str, Any], *, where: str = "settings") -> Settings:
+        """These settings with ``values`` set and validated (another host's, a container's).
+
+        Directories under the old home stay under the new one; directories set
+        elsewhere stay where they are. A bad value is a :class:`ConfigurationError`
+        located at ``where``. Nothing is read from the environment or files.
+        """
+        current = self.model_dump()
+        for field, value in current.items():
+            # A directory under home is kept relative, so that a new home moves it along.
+            under_home = isinstance(value, Path) and value.is_relative_to(self.home)
+            if field.endswith("_dir") and under_home:
+                current[field] = value.relative_to(self.home)
+        try:
+            return type(self).model_validate(current | dict(values))
+        except ValidationError as exc:
+            problems = [
+                Problem(where, ".".join(map(str, e["loc"])), e["msg"], _found(e["input"]))
+                for e in exc.errors()
+            ]
+            raise ConfigurationError(problems, subject="settings") from None
+
     def environ(self) -> dict[str, str]:
         """These settings as ``OSERVICES_*`` variables, for a process started from here."""
         values = self.model_dump(mode="json", exclude_none=True)
@@ -168,6 +190,10 @@ class _Activation:
 
     def __exit__(self, *exc: object) -> None:
         _ACTIVE.reset(self._token)
+
+
+def _found(value: Any) -> str:
+    return show_found(value, secret=False)  # settings hold no secret
 
 
 def current_settings() -> Settings | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, final
 
 from oservices_core._errors import ConfigurationError, OservicesError, Problem
-from oservices_core._plugins.policy import Readiness, Restart, parse_signal
+from oservices_core._plugins.policy import Listen, Readiness, Restart, listen_of, parse_signal
 
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
@@ -144,6 +144,13 @@ class Component:
         if self._resolved is None or self._resolved[0] is not here:
             self._resolved = (here, here.resolve(self.CONFIGURATION, self.name))
         return self._resolved[1]
+
+    def listen(self, configuration: Configuration | None = None) -> Listen | None:
+        """Where it serves and how it is reached (its bind, port, probe and URL) with
+        ``configuration`` (default: its ``CONF``); ``None`` when it names no port."""
+        if configuration is None and self.configuration is not None:
+            configuration = self.CONF
+        return listen_of(self.ready, configuration)
 
     @property
     def Client(self) -> type[Any]:  # noqa: N802 - the founding notes' name

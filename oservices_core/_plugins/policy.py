@@ -1,4 +1,4 @@
-"""How a component is run: readiness, restart policy, stop signal and timeouts.
+"""How a component is run: readiness, where it listens, restart policy, stop signal, timeouts.
 
 These are plain, frozen declarations read by the Administrator and by the
 exporters (supervisord, systemd, compose, Kubernetes), so one component means
@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import signal
 from dataclasses import dataclass, field
-from typing import Literal, final
+from typing import Any, Literal, final
 
 from oservices_core._errors import ConfigurationError, Problem
 
-__all__ = ["Readiness", "Restart", "parse_signal"]
+__all__ = ["Listen", "Readiness", "Restart", "listen_of", "parse_signal", "reachable"]
 
 Policy = Literal["always", "on-failure", "never"]
 _POLICIES = ("always", "on-failure", "never")
@@ -106,6 +106,56 @@ class Readiness:
 
     def __str__(self) -> str:
         return self.kind if not self.target else f"{self.kind}:{self.target}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where a component serves, and how it is reached: the one rule that ``up``'s addresses,
+    the Administrator's probe, ``describe`` and the exporters all follow.
+
+    ``bind`` is the address it binds (its configuration's ``host``, or ``""`` when it has
+    none), ``port`` the port it serves on.
+    """
+
+    bind: str
+    port: int
+
+    @property
+    def probe(self) -> tuple[str, int]:
+        """Where to connect, on its own machine, to find it serving."""
+        return reachable(self.bind), self.port
+
+    def url(self, host: str | None = None) -> str:
+        """Its HTTP address, for a client on its machine, or reaching it as ``host``."""
+        name = host or reachable(self.bind)
+        shown = f"[{name}]" if ":" in name else name
+        return f"http://{shown}:{self.port}/"
+
+
+def listen_of(ready: Readiness, configuration: Any) -> Listen | None:
+    """Where a component with readiness ``ready`` and this resolved configuration listens.
+
+    Its port is the ``tcp`` readiness port (``tcp:8000``, or ``tcp:FIELD``'s field),
+    else its configuration's ``port`` field; it binds its configuration's ``host``.
+    ``None`` when it names no port.
+    """
+    field = "port"
+    if ready.kind == "tcp" and ready.target.isdigit():
+        port: object = int(ready.target)
+    else:
+        field = ready.target if ready.kind == "tcp" else field
+        port = getattr(configuration, field, None)
+    if not isinstance(port, int) or isinstance(port, bool):
+        return None
+    host = getattr(configuration, "host", "")
+    return Listen(host if isinstance(host, str) else "", port)
+
+
+def reachable(host: str) -> str:
+    """Where to connect to reach a server bound to ``host`` on this machine."""
+    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - not bound
+    return wildcard.get(host, host)
 
 
 def parse_signal(value: str | int, where: str = "component declaration") -> signal.Signals:

@@ -27,6 +27,13 @@ from oservices_core._config import toml as _toml
 from oservices_core._config.problems import problems_from
 from oservices_core._config.systemfile import SystemSource, read_system
 from oservices_core._errors import ConfigurationError, Problem
+from oservices_core._plugins.checks import (
+    ConfigurationAt,
+    dependency_problems,
+    port_problems,
+    readiness_problems,
+    start_order,
+)
 from oservices_core._plugins.registry import unknown_name
 
 if TYPE_CHECKING:
@@ -123,20 +130,22 @@ class System:
                 problems_from(exc, _SystemFile, locate), subject=str(path)
             ) from None
         problems = _check_names(parsed, registry, path, text)
-        members = None if problems else _members(parsed, registry)
-        problems += _check_dependencies(members, registry, path)
         if problems:
             raise ConfigurationError(problems, subject=str(path))
-        return cls(
+        system = cls(
             registry,
             name=parsed.name,
-            components=members,
+            components=_members(parsed, registry),
             services=parsed.services,
             file=path,
             hosts={h: host.components for h, host in parsed.hosts.items()},
             host_settings={h: host.settings for h, host in parsed.hosts.items() if host.settings},
             source=source,
         )
+        problems = dependency_problems(system)
+        if problems:
+            raise ConfigurationError(problems, subject=str(path))
+        return system
 
     def configurations(self) -> dict[str, ConfigurationEntry]:
         """The configurations of its components, of its services, and of every package."""
@@ -155,6 +164,40 @@ class System:
         from oservices_core._config.resolution import resolver
 
         return resolver(settings, overrides=overrides, system=self.source)
+
+    def settings_for(self, host: str, settings: Settings | None = None) -> Settings:
+        """The settings of ``host``: ``settings`` (the active ones by default) with the
+        system file's ``[hosts.HOST.settings]`` on top, and ``host`` set."""
+        from oservices_core._config.settings import active_settings
+
+        extra = self.host_settings.get(host, {})
+        where = f"{self.file}: hosts.{host}.settings"
+        return (settings or active_settings()).replaced(dict(extra) | {"host": host}, where=where)
+
+    def check(
+        self, settings: Settings | None = None, *, configuration_at: ConfigurationAt | None = None
+    ) -> None:
+        """Raise a :class:`ConfigurationError` with every problem of this system: a
+        ``depends_on`` outside it or in a cycle, a ``tcp:FIELD`` readiness naming no field,
+        two components of one host on one port. ``configuration_at(name, settings)`` gives
+        a configuration as resolved (default: this system's resolver)."""
+        from oservices_core._config.settings import active_settings
+
+        settings = settings or active_settings()
+        at = configuration_at or self._configuration_at
+        problems = dependency_problems(self) + readiness_problems(self)
+        if not problems:  # ports need resolvable configurations and a sound graph
+            problems = port_problems(self, settings, at)
+        if problems:
+            raise ConfigurationError(problems, subject=f"system {self.name!r}")
+
+    def start_order(self) -> list[str]:
+        """Its components, each after what it depends on (:meth:`check` finds cycles)."""
+        return start_order(self)
+
+    def _configuration_at(self, name: str, settings: Settings) -> Any:
+        cls = self.components[name].configuration
+        return self.resolver(settings).resolve(cls, name).value if cls is not None else None
 
     def narrowed(self, name: str) -> System:
         """This system reduced to component ``name`` and its service, as its process sees it."""
@@ -210,23 +253,6 @@ def _check_names(parsed: _SystemFile, registry: Registry, path: Path, text: str)
         unknown_name(kind, name, known, _where(path, text, key, name))
         for kind, name, key, known in checks
         if name not in known
-    ]
-
-
-def _check_dependencies(members: list[str] | None, registry: Registry, path: Path) -> list[Problem]:
-    if members is None:
-        return []
-    return [
-        Problem(
-            str(path),
-            f"{name}.depends_on",
-            "a component of the system",
-            repr(dependency),
-            hint=f"add {dependency!r} to components, or its service to services",
-        )
-        for name in members
-        for dependency in registry.components[name].depends_on
-        if dependency not in members
     ]
 
 

@@ -34,7 +34,6 @@ from oservices_core._supervisor.instance import TERMINAL, ComponentStatus, Insta
 from oservices_core._supervisor.logfiles import RotatingLog, log_path
 from oservices_core._supervisor.loop import Loop
 from oservices_core._supervisor.notify import NotifyListener
-from oservices_core._supervisor.startorder import check_readiness, start_order
 
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
@@ -82,8 +81,8 @@ class Administrator:
 
         self.system = system
         self.settings = settings or active_settings()
-        self.order = start_order(system)
-        check_readiness(system)
+        system.check(self.settings)
+        self.order = system.start_order()
         self.instances = {name: Instance(system.components[name]) for name in self.order}
         self.on_event = on_event
         self.control = control
@@ -430,12 +429,8 @@ class Administrator:
     def _tcp_address(self, instance: Instance) -> tuple[str, int] | None:
         if instance.component.ready.kind != "tcp":
             return None
-        target = instance.component.ready.target
-        if target.isdigit():
-            return "127.0.0.1", int(target)
-        configuration = self._configuration(instance)
-        host = _procutil.reachable(str(getattr(configuration, "host", "") or ""))
-        return host, int(getattr(configuration, target))
+        listen = instance.component.listen(self._configuration(instance))
+        return listen.probe if listen is not None else None
 
     def _watch_output(self, instance: Instance, fd: int) -> None:
         os.set_blocking(fd, False)

@@ -26,7 +26,6 @@ __all__ = [
     "kept_name",
     "kill_group",
     "pgid_of",
-    "reachable",
     "reset_signals",
     "set_name",
     "set_parent_death_signal",
@@ -156,9 +155,3 @@ def pgid_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
-
-
-def reachable(host: str) -> str:
-    """Where to connect to reach a server bound to ``host`` on this machine."""
-    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - not bound
-    return wildcard.get(host, host)
