@@ -39,9 +39,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check the code with ruff (rules in pyproject.toml)."""
-    session.install(*group("lint"))
+    """Check the code with ruff, and its imports with import-linter (both set in pyproject.toml)."""
+    # import-linter builds the import graph of the packages it finds, so they are installed.
+    session.install("-e", ".", *group("lint"))
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session
