@@ -102,6 +102,31 @@ def run_listener(configuration: ListenerConfiguration) -> None:
             connection.close()
 
 
+class ReporterConfiguration(Configuration):
+    """Values each set by another layer, and the field its readiness names."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 0
+    word: str = "default"
+    number: int = 1
+
+
+def run_reporter(configuration: ReporterConfiguration) -> None:
+    """Writes what its main was given and what ``reporter.CONF`` says, then serves."""
+    import json
+    import socket
+
+    from oservices_core import active_settings
+
+    seen = {"main": configuration.model_dump(), "conf": reporter.CONF.model_dump()}
+    target = active_settings().data_dir / "reporter.json"
+    target.write_text(json.dumps(seen))
+    with socket.create_server((configuration.host, configuration.http_port)) as server:
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+
 def run_handlers() -> int:
     """Prints its signal dispositions: a component must find the defaults."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -198,6 +223,14 @@ execed = Component(
     spawn="exec",
 )
 handlers = Component(name="handlers", main=run_handlers, restart="never")
+reporter = Component(
+    name="reporter",
+    configuration=ReporterConfiguration,
+    main=run_reporter,
+    ready="tcp:http_port",
+)
+reporting = Service(name="reporting", components=["reporter"], api="reporter")
+
 class ListeningConfiguration(Configuration):
     """The listening service's own value: a reload restarts its components when it changes."""
 
