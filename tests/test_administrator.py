@@ -25,6 +25,7 @@ from oservices_core import (
     Settings,
     System,
     get_plugin_manager,
+    hookimpl,
     notify_ready,
 )
 from oservices_core._plugins.policy import parse_signal
@@ -145,6 +146,28 @@ def test_tcp_readiness_must_name_a_configuration_field(settings: Settings) -> No
         check_readiness(system)
     assert "listen" in str(caught.value)
     check_readiness(_system(Component(name="web", configuration=Conf, ready="tcp:listen")))
+
+
+class _Failing:
+    """A plugin whose lifecycle hooks raise."""
+
+    @staticmethod
+    @hookimpl
+    def oservices_component_ready(component: Component, pid: int) -> None:
+        raise RuntimeError(f"bees in {component.name} {pid}")
+
+
+def test_a_failing_lifecycle_hook_is_an_event_not_a_stop(settings: Settings) -> None:
+    system = _system(Component(name="web"))
+    system.registry.plugin_manager.register(_Failing(), name="failing")
+    events: list[tuple[str, str]] = []
+    admin = Administrator(
+        system, settings=settings, control=False, on_event=lambda *e: events.append(e)
+    )
+    admin._hook(admin._hooks.component_ready, component=system.components["web"], pid=7)
+    assert events == [
+        ("administrator", "hook oservices_component_ready failed: RuntimeError('bees in web 7')")
+    ]
 
 
 # Control requests ---------------------------------------------------------------

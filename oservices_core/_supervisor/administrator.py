@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, final
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, final
 
 from oservices_core._errors import OservicesError
 from oservices_core._supervisor import procutil as _procutil
@@ -39,6 +39,7 @@ from oservices_core._supervisor.startorder import check_readiness, start_order
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
     from oservices_core._config.settings import Settings
+    from oservices_core._plugins.hooks import Hooks
     from oservices_core._plugins.system import System
     from oservices_core._supervisor.control import ControlServer
 
@@ -49,6 +50,7 @@ _EARLY_MAX = 4096
 _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 Event = Callable[[str, str], None]
 T = TypeVar("T")
+P = ParamSpec("P")
 _DONE = ("FATAL", "EXITED")
 
 
@@ -351,7 +353,7 @@ class Administrator:
             "OSERVICES_COMPONENT": instance.name,
             "NOTIFY_SOCKET": self._notify.address,
         }
-        self._hook("component_starting", component=instance.component)
+        self._hook(self._hooks.component_starting, component=instance.component)
         read_end, write_end = os.pipe()
         request = {"op": "spawn", "id": self._spawns, "name": instance.name, "env": env}
         request["exec"] = instance.component.spawn == "exec"
@@ -389,7 +391,7 @@ class Administrator:
         instance.state = "RUNNING"
         self._cancel_timer(instance)
         self._event(instance.name, "ready")
-        self._hook("component_ready", component=instance.component, pid=instance.pid)
+        self._hook(self._hooks.component_ready, component=instance.component, pid=instance.pid)
         for other in self.instances.values():
             if other.state == "WAITING":
                 self._maybe_start(other)
@@ -509,7 +511,10 @@ class Administrator:
         if pid is not None:
             self._by_pid.pop(pid, None)
             self._hook(
-                "component_exited", component=instance.component, pid=pid, returncode=returncode
+                self._hooks.component_exited,
+                component=instance.component,
+                pid=pid,
+                returncode=returncode,
             )
         if spawn_id != instance.spawn_id:
             return
@@ -776,12 +781,17 @@ class Administrator:
         self._loop.cancel(instance.timer)
         instance.timer = None
 
-    def _hook(self, name: str, **kwargs: Any) -> None:
-        hooks = self.system.registry.plugin_manager.hooks
+    @property
+    def _hooks(self) -> Hooks:
+        """The typed facade over the system's hooks."""
+        return self.system.registry.plugin_manager.hooks
+
+    def _hook(self, hook: Callable[P, None], /, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Call ``hook``, a method of :attr:`_hooks`; what a plugin raises becomes an event."""
         try:
-            getattr(hooks, name)(**kwargs)
+            hook(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the pool
-            self._event("administrator", f"hook oservices_{name} failed: {exc!r}")
+            self._event("administrator", f"hook oservices_{hook.__name__} failed: {exc!r}")
 
     def _event(self, name: str, message: str) -> None:
         with self._changed:
