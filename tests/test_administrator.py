@@ -19,7 +19,6 @@ from oservices_core import (
     Component,
     Configuration,
     ConfigurationError,
-    OservicesError,
     Readiness,
     Restart,
     Settings,
@@ -28,6 +27,7 @@ from oservices_core import (
     hookimpl,
     notify_ready,
 )
+from oservices_core._errors import AdministratorError, NotFoundError
 from oservices_core._plugins.policy import parse_signal
 from oservices_core._plugins.registry import Registry
 from oservices_core._supervisor.control import parse_request
@@ -321,9 +321,9 @@ def test_the_administrator_from_code(programs: System, settings: Settings) -> No
         deadline = time.monotonic() + 30
         while admin.status()[-1].state != "FATAL" and time.monotonic() < deadline:
             time.sleep(0.01)
-        with pytest.raises(OservicesError, match="crashloop is FATAL: 3 failures"):
+        with pytest.raises(AdministratorError, match="crashloop is FATAL: 3 failures"):
             admin.wait_ready(["crashloop"])
-        with pytest.raises(OservicesError, match="no component 'ghost'"):
+        with pytest.raises(NotFoundError, match="no component 'ghost'"):
             admin.stop("ghost")
         assert admin.reload() == []
     assert all(s.state in ("STOPPED", "FATAL") for s in admin.status())
@@ -413,7 +413,8 @@ def test_the_template_is_a_fresh_interpreter(
 
 
 def test_an_unknown_template_kind_is_refused(programs: System, settings: Settings) -> None:
-    with pytest.raises(OservicesError, match="template must be 'exec' or 'fork', not 'spawn'"):
+    expected = "template: expected 'exec' or 'fork', found 'spawn'"
+    with pytest.raises(ConfigurationError, match=expected):
         Administrator(programs, settings=settings, template="spawn")  # type: ignore[arg-type]  # wrong on purpose
 
 

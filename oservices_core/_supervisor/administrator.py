@@ -26,7 +26,13 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, final
 
-from oservices_core._errors import OservicesError
+from oservices_core._errors import (
+    AdministratorError,
+    ConfigurationError,
+    NotFoundError,
+    OservicesError,
+    Problem,
+)
 from oservices_core._supervisor import procutil as _procutil
 from oservices_core._supervisor import template as _template
 from oservices_core._supervisor.forking import Forked
@@ -90,7 +96,8 @@ class Administrator:
         self.on_event = on_event
         self.control = control
         if template not in ("exec", "fork"):
-            raise OservicesError(f"template must be 'exec' or 'fork', not {template!r}")
+            where = "Administrator(template=...)"
+            raise ConfigurationError(Problem(where, "template", "'exec' or 'fork'", repr(template)))
         self.template = template
         self.token = secrets.token_hex(8)
         self._loop = Loop()
@@ -130,12 +137,12 @@ class Administrator:
             states = self._call(lambda: {n: self._brief(n) for n in wanted})
             failed = [f"{n} is {s}: {why}" for n, (s, _, why) in states.items() if s in _DONE]
             if failed:
-                raise OservicesError("; ".join(failed))
+                raise AdministratorError("; ".join(failed))
             if all(s == "RUNNING" and ready for s, ready, _ in states.values()):
                 return
             if time.monotonic() > deadline:
                 late = [f"{n} ({s[0]})" for n, s in states.items() if not s[1]]
-                raise OservicesError(f"not ready after {timeout:g}s: {', '.join(late)}")
+                raise AdministratorError(f"not ready after {timeout:g}s: {', '.join(late)}")
             with self._changed:  # woken by the next event; the timeout is a safety net
                 if self._version == seen:
                     self._changed.wait(0.5)
@@ -212,7 +219,7 @@ class Administrator:
             return self.instances[name]
         except KeyError:
             known = ", ".join(self.instances)
-            raise OservicesError(
+            raise NotFoundError(
                 f"no component {name!r} under this Administrator ({known})"
             ) from None
 
@@ -272,7 +279,9 @@ class Administrator:
         hello = json.loads(data)
         if hello["event"] != "ready":
             self._template.wait()
-            raise OservicesError(f"the template process could not load plugins: {hello['error']}")
+            raise AdministratorError(
+                f"the template process could not load plugins: {hello['error']}"
+            )
         self._tsock.setblocking(False)
         self._loop.add_reader(self._tsock, self._on_template)
 
@@ -502,7 +511,7 @@ class Administrator:
         # What escaped the components' groups was the template's to find; it is gone.
         names = {_procutil.kept_name(name) for name in self.instances}
         _template.sweep(f"{self.token}.", names, _template.KEEPER_SECONDS)
-        raise OservicesError("the template process died")
+        raise AdministratorError("the template process died")
 
     # Exits and restarts ------------------------------------------------------
 
