@@ -5,12 +5,20 @@ each subclass also derives from the built-in exception it resembles, so callers
 that already catch ``ValueError`` or ``OSError`` keep working::
 
     OservicesError
-    ├── ConfigurationError (also ValueError)   one or more located problems
-    ├── PluginLoadError (also ImportError)     plugins that failed to load, in strict mode
-    └── StageError (also RuntimeError)         a hook failed: names stage, plugin and hook
+    ├── ConfigurationError (also ValueError)     one or more located problems
+    ├── NotFoundError (also LookupError)         asked for what is not declared or not there
+    ├── ImportTargetError (also ImportError)     a "module:attribute" names nothing callable
+    ├── PluginLoadError (also ImportError)       plugins that failed to load, in strict mode
+    ├── StageError (also RuntimeError)           a hook failed: names stage, plugin and hook
+    ├── AdministratorError (also RuntimeError)   the pool cannot start, or its components fail
+    └── ControlError (also ConnectionError)      a running Administrator refused a request
+        └── NotRunningError                      no Administrator answers
 
     OservicesWarning (a UserWarning)
-    └── PluginLoadWarning                      a plugin failed to load; the others go on
+    └── PluginLoadWarning                        a plugin failed to load; the others go on
+
+A plugin's own errors derive from :class:`OservicesError` the same way (the
+Django plugin's ``DjangoSetupError``); docs/errors.md lists them all.
 
 A :class:`Problem` is one located complaint: where (a file and line, or an
 environment variable), which dotted key, what was expected, what was found and
@@ -26,7 +34,12 @@ if TYPE_CHECKING:
     from oservices_core._plugins.manager import PluginOutcome
 
 __all__ = [
+    "AdministratorError",
     "ConfigurationError",
+    "ControlError",
+    "ImportTargetError",
+    "NotFoundError",
+    "NotRunningError",
     "OservicesError",
     "OservicesWarning",
     "PluginLoadError",
@@ -64,7 +77,8 @@ class Problem:
 class ConfigurationError(OservicesError, ValueError):
     """Input that does not make a valid configuration or settings.
 
-    Carries every problem found at once, so one run shows them all.
+    Carries every problem found at once, so one run shows them all; fix each
+    where it says (a file and line, a variable, an argument), as its hint tells.
     """
 
     def __init__(self, problems: list[Problem] | Problem, *, subject: str = "") -> None:
@@ -79,10 +93,33 @@ class ConfigurationError(OservicesError, ValueError):
         return "\n".join([f"{head}:", *(f"  {problem}" for problem in self.problems)])
 
 
+class NotFoundError(OservicesError, LookupError):
+    """Asked for something that is not there.
+
+    Raised for what a component does not declare (``CONFIGURATION``, ``Client``,
+    ``Mock``, ``load_main()`` of a component without ``configuration``, ``client``,
+    ``mock`` or ``main``), for a component the Administrator does not run
+    (``stop``, ``restart``...), and by ``oservices logs`` for a component that
+    has recorded no output. Fix: declare it on the :class:`Component`, or name a
+    component that exists (``oservices status`` lists them).
+    """
+
+
+class ImportTargetError(OservicesError, ImportError):
+    """A ``"module:attribute"`` string names nothing that can be called.
+
+    Raised when a component's ``main`` given as a string, or a plugin command
+    (entry point group ``oservices.commands``), cannot be imported or is not
+    callable. The import error is chained. Fix the string, or install what the
+    module needs.
+    """
+
+
 class PluginLoadError(OservicesError, ImportError):
     """Plugins failed to load while failures are fatal (``--strict``).
 
-    Each failure names the entry point, its distribution and version, and why.
+    Each failure names the entry point, its distribution and version, and why;
+    fix or uninstall them, or block them with ``OSERVICES_DISABLE_PLUGINS``.
     """
 
     def __init__(self, failures: list[PluginOutcome]) -> None:
@@ -95,7 +132,9 @@ class PluginLoadError(OservicesError, ImportError):
 class StageError(OservicesError, RuntimeError):
     """A hook implementation raised: the stage stopped, and its writes were rolled back.
 
-    The original exception is chained (``__cause__``), traceback included.
+    The original exception is chained (``__cause__``), traceback included. Fix
+    what it says in the plugin named, or block that plugin with
+    ``OSERVICES_DISABLE_PLUGINS=name``.
     """
 
     def __init__(
@@ -109,6 +148,34 @@ class StageError(OservicesError, RuntimeError):
             f"stage {stage!r} failed in plugin {plugin!r} ({distribution}), hook {hook}: "
             f"{type(error).__name__}: {error}"
         )
+
+
+class AdministratorError(OservicesError, RuntimeError):
+    """The Administrator cannot start its pool, or the components did not come up.
+
+    Raised when its template process cannot load the plugins or dies, when
+    another Administrator holds the run directory, when ``wait_ready`` sees a
+    component EXITED or FATAL or runs out of time, and by ``oservices up -d``
+    when the Administrator it started exits. Fix: read the reason (and the
+    component's log, ``oservices logs NAME``), or stop the other Administrator.
+    """
+
+
+class ControlError(OservicesError, ConnectionError):
+    """A request on the control socket of a running Administrator failed.
+
+    Raised by ``oservices status/stop/start/restart/reload`` (and
+    ``request()``) when the Administrator refuses the request; its reason is
+    in the message (an unknown component, a reload refused...). Fix the request.
+    """
+
+
+class NotRunningError(ControlError):
+    """No Administrator answers on the control socket of this run directory.
+
+    Fix: start one with ``oservices up``, or use the settings (``RUN_DIR``) of
+    the one that runs.
+    """
 
 
 class OservicesWarning(UserWarning):

@@ -63,6 +63,7 @@ __all__ = [
     "DEVELOPMENT_SECRET_KEY",
     "NAME",
     "DjangoConfiguration",
+    "DjangoSetupError",
     "django_settings",
     "oservices_build",
     "oservices_configurations",
@@ -84,6 +85,19 @@ _URLS = f"sqlite:///PATH or {_POSTGRESQL}"
 # Names whose values Django's error reports hide (SafeExceptionReporterFilter).
 _SENSITIVE = re.compile("API|AUTH|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE", re.IGNORECASE)
 _SettingName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+
+class DjangoSetupError(OservicesError, RuntimeError):
+    """Django cannot be set up in this process as this system wants it.
+
+    Raised by the setup and build hooks (so it reaches you inside a
+    ``StageError``) and by :func:`django_settings`: when Django is not
+    installed, when this process's Django settings were configured elsewhere or
+    with other values (Django is set up once per process), or when the
+    configuration ``django`` of the run is not a :class:`DjangoConfiguration`.
+    Fix: install ``oservices[django]``; run the setup in a fresh process; let no
+    other plugin register a configuration named ``django``.
+    """
 
 
 class DjangoConfiguration(Configuration):
@@ -177,6 +191,8 @@ def django_settings(context: Context) -> dict[str, Any]:
 
     :raises ConfigurationError: a database URL that is not understood, or the
         development secret key in the ``prod`` environment; located, no secret shown.
+    :raises DjangoSetupError: the run's configuration ``django`` is not a
+        :class:`DjangoConfiguration` (the configure stage did not run).
     """
     configuration = _configuration(context)
     _check_secret_key(context, configuration)
@@ -298,7 +314,7 @@ def _where(context: Context, field: str, *inside: str) -> str:
 def _configuration(context: Context) -> DjangoConfiguration:
     value = context.configurations.get(NAME)
     if not isinstance(value, DjangoConfiguration):
-        raise OservicesError(
+        raise DjangoSetupError(
             f"configuration {NAME!r} of this run is {type(value).__name__}, not a "
             f"DjangoConfiguration: run the configure stage first, and let no other plugin "
             f"register a configuration named {NAME!r}"
@@ -325,7 +341,7 @@ def _import_django(system: System) -> ModuleType:
             if len(users) == 1
             else f"components {', '.join(users)} run"
         )
-        raise OservicesError(
+        raise DjangoSetupError(
             f"{who} Django applications, but Django cannot be imported "
             f"({exc}): install it with pip install 'oservices[django]'"
         ) from exc
@@ -344,13 +360,13 @@ def _configure(values: dict[str, Any]) -> None:
     if ours is None:
         module = os.environ.get("DJANGO_SETTINGS_MODULE")
         by = f"from module {module!r}" if module else "by another settings.configure() call"
-        raise OservicesError(
+        raise DjangoSetupError(
             f"Django's settings were already configured in this process {by}, not by "
             "oservices: set Django up in one place only (run the setup stage in a fresh "
             "process, or block the plugin with OSERVICES_DISABLE_PLUGINS=django)"
         )
     if ours != digest:
-        raise OservicesError(
+        raise DjangoSetupError(
             "Django is already set up in this process with other settings (another system, "
             "settings or configuration), and Django cannot be configured twice: run this "
             "setup in a process of its own"

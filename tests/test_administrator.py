@@ -19,14 +19,15 @@ from oservices_core import (
     Component,
     Configuration,
     ConfigurationError,
-    OservicesError,
     Readiness,
     Restart,
     Settings,
     System,
     get_plugin_manager,
+    hookimpl,
     notify_ready,
 )
+from oservices_core._errors import AdministratorError, NotFoundError
 from oservices_core._plugins.policy import parse_signal, reachable
 from oservices_core._plugins.registry import Registry
 from oservices_core._supervisor.control import parse_request
@@ -144,6 +145,28 @@ def test_tcp_readiness_must_name_a_configuration_field(settings: Settings) -> No
         system.check()
     assert "listen" in str(caught.value)
     _system(Component(name="web", configuration=Conf, ready="tcp:listen")).check()
+
+
+class _Failing:
+    """A plugin whose lifecycle hooks raise."""
+
+    @staticmethod
+    @hookimpl
+    def oservices_component_ready(component: Component, pid: int) -> None:
+        raise RuntimeError(f"bees in {component.name} {pid}")
+
+
+def test_a_failing_lifecycle_hook_is_an_event_not_a_stop(settings: Settings) -> None:
+    system = _system(Component(name="web"))
+    system.registry.plugin_manager.register(_Failing(), name="failing")
+    events: list[tuple[str, str]] = []
+    admin = Administrator(
+        system, settings=settings, control=False, on_event=lambda *e: events.append(e)
+    )
+    admin._hook(admin._hooks.component_ready, component=system.components["web"], pid=7)
+    assert events == [
+        ("administrator", "hook oservices_component_ready failed: RuntimeError('bees in web 7')")
+    ]
 
 
 # Control requests ---------------------------------------------------------------
@@ -297,9 +320,9 @@ def test_the_administrator_from_code(programs: System, settings: Settings) -> No
         deadline = time.monotonic() + 30
         while admin.status()[-1].state != "FATAL" and time.monotonic() < deadline:
             time.sleep(0.01)
-        with pytest.raises(OservicesError, match="crashloop is FATAL: 3 failures"):
+        with pytest.raises(AdministratorError, match="crashloop is FATAL: 3 failures"):
             admin.wait_ready(["crashloop"])
-        with pytest.raises(OservicesError, match="no component 'ghost'"):
+        with pytest.raises(NotFoundError, match="no component 'ghost'"):
             admin.stop("ghost")
         assert admin.reload() == []
     assert all(s.state in ("STOPPED", "FATAL") for s in admin.status())
@@ -389,7 +412,8 @@ def test_the_template_is_a_fresh_interpreter(
 
 
 def test_an_unknown_template_kind_is_refused(programs: System, settings: Settings) -> None:
-    with pytest.raises(OservicesError, match="template must be 'exec' or 'fork', not 'spawn'"):
+    expected = "template: expected 'exec' or 'fork', found 'spawn'"
+    with pytest.raises(ConfigurationError, match=expected):
         Administrator(programs, settings=settings, template="spawn")  # type: ignore[arg-type]  # wrong on purpose
 
 

@@ -181,6 +181,60 @@ def test_a_failing_hook_names_stage_plugin_hook_and_rolls_back(settings: Setting
     assert sorted(p.name for p in settings.config_dir.iterdir()) == ["early.txt"]
 
 
+FAILING_SERVICE = """
+from oservices_core import hookimpl
+
+@hookimpl
+def oservices_configure_service(service):
+    raise LookupError("no such service, says the plugin")
+"""
+
+
+@pytest.mark.usefixtures("modules")
+def test_a_failing_second_hook_of_a_stage_is_the_one_named(
+    settings: Settings, modules: Path
+) -> None:
+    (modules / "wf_failing_service.py").write_text(textwrap.dedent(FAILING_SERVICE))
+    system = system_of(settings, ("failing-service", "wf_failing_service"))
+    try:
+        with pytest.raises(StageError) as caught:
+            run_workflow(system, ["configure"])
+    finally:
+        sys.modules.pop("wf_failing_service", None)
+    error = caught.value
+    assert (error.stage, error.plugin) == ("configure", "failing-service")
+    assert error.hook == "oservices_configure_service"
+    assert isinstance(error.__cause__, LookupError)
+
+
+def test_stages_are_data_the_runner_names_none() -> None:
+    import inspect
+
+    from oservices_core import STAGES
+    from oservices_core._workflow import run
+
+    assert STAGES[0].hooks == ("oservices_configure", "oservices_configure_service")
+    assert all(stage.hook == stage.hooks[0] for stage in STAGES)
+    assert [stage.name for stage in STAGES if stage.incremental] == ["build"]
+    for function in (run.run_workflow, run._incremental, run._run_stage, run._failures):
+        source = inspect.getsource(function).split('"""')[-1]  # the body: not a default
+        for stage in STAGES:
+            assert repr(stage.name) not in source
+            assert f'"{stage.name}"' not in source
+        assert "getattr(pm.hook" not in source
+
+
+@pytest.mark.usefixtures("modules")
+def test_a_build_with_more_than_it_needs_is_not_up_to_date(settings: Settings) -> None:
+    system = system_of(settings, ("hooks", "wf_hooks"))
+    run_workflow(system, ["build"])
+    assert run_workflow(system, ["build"])[1][-1].up_to_date
+    reports = run_workflow(system, ["setup", "build"])[1]
+    assert [r.name for r in reports] == ["configure", "setup", "build"]
+    assert not any(r.up_to_date for r in reports)
+    assert run_workflow(system, [])[1] == []
+
+
 @pytest.mark.usefixtures("modules")
 def test_dry_run_shows_no_line_of_a_private_file(settings: Settings) -> None:
     settings.config_dir.mkdir(parents=True)

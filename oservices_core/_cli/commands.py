@@ -62,7 +62,7 @@ def _section(text: str, group: str) -> Iterator[tuple[str, str]]:
 
 def run_plugin_command(name: str, value: str, argv: list[str]) -> int:
     """Import the command's function now and run it with the remaining arguments."""
-    from oservices_core._errors import OservicesError
+    from oservices_core._errors import ImportTargetError
 
     module, _, attribute = value.partition(":")
     try:
@@ -70,8 +70,10 @@ def run_plugin_command(name: str, value: str, argv: list[str]) -> int:
         for part in attribute.strip().split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise OservicesError(f"plugin command {name!r} ({value}) cannot be loaded: {exc}") from exc
+        raise ImportTargetError(
+            f"plugin command {name!r} ({value}) cannot be loaded: {exc}"
+        ) from exc
     if not callable(target):
-        raise OservicesError(f"plugin command {name!r} ({value}) is not callable")
+        raise ImportTargetError(f"plugin command {name!r} ({value}) is not callable")
     command: Callable[[list[str]], int | None] = target
     return command(argv) or 0

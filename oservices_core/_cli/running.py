@@ -95,9 +95,9 @@ def _print_event(name: str, message: str) -> None:
 
 
 def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
-    from oservices_core._errors import OservicesError
+    from oservices_core._errors import AdministratorError, NotRunningError
     from oservices_core._plugins.system import load_system
-    from oservices_core._supervisor.control import NotRunningError, request
+    from oservices_core._supervisor.control import request
 
     log_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "oservices_core", "up"]
@@ -111,7 +111,8 @@ def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             where = log_dir / ADMINISTRATOR_LOG
-            raise OservicesError(f"the Administrator exited with {process.returncode}; see {where}")
+            code = process.returncode
+            raise AdministratorError(f"the Administrator exited with {code}; see {where}")
         try:
             statuses = request(run_dir, "status")
         except NotRunningError:
@@ -216,12 +217,12 @@ def restart_command(args: argparse.Namespace) -> int:
 def logs_command(args: argparse.Namespace) -> int:
     """Print a component's output file; with ``-f``, keep printing it as it grows."""
     from oservices_core._config.settings import active_settings
-    from oservices_core._errors import OservicesError
+    from oservices_core._errors import NotFoundError
     from oservices_core._supervisor.logfiles import follow, log_path, tail, write_out
 
     path = log_path(active_settings().log_dir, args.name)
     if not path.exists() and not args.follow:
-        raise OservicesError(f"no output recorded for {args.name!r} (no file {path})")
+        raise NotFoundError(f"no output recorded for {args.name!r} (no file {path})")
     data, offset = tail(path, args.lines)
     write_out(data)
     if args.follow:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, final
 
-from oservices_core._errors import ConfigurationError, OservicesError, Problem
+from oservices_core._errors import ConfigurationError, ImportTargetError, NotFoundError, Problem
 from oservices_core._plugins.policy import Listen, Readiness, Restart, listen_of, parse_signal
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Component:
     def CONFIGURATION(self) -> type[Configuration]:  # noqa: N802 - the founding notes' name
         """The configuration class."""
         if self.configuration is None:
-            raise OservicesError(f"component {self.name!r} declares no configuration")
+            raise NotFoundError(f"component {self.name!r} declares no configuration")
         return self.configuration
 
     @property
@@ -166,7 +166,7 @@ class Component:
         """The entry callable, importing a ``"module:function"`` string now."""
         main = self.main
         if main is None:
-            raise OservicesError(f"component {self.name!r} declares no main")
+            raise NotFoundError(f"component {self.name!r} declares no main")
         if callable(main):
             return main
         return _import(main, f"component {self.name!r} main")
@@ -180,7 +180,7 @@ def _positive(where: str, key: str, value: float) -> float:
 
 def _required(component: Component, what: str, value: type[Any] | None) -> type[Any]:
     if value is None:
-        raise OservicesError(f"component {component.name!r} declares no {what}")
+        raise NotFoundError(f"component {component.name!r} declares no {what}")
     return value
 
 
@@ -191,9 +191,9 @@ def _import(target: str, what: str) -> Callable[..., object]:
         for part in attribute.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError) as exc:
-        raise OservicesError(f"{what} {target!r} cannot be imported: {exc}") from exc
+        raise ImportTargetError(f"{what} {target!r} cannot be imported: {exc}") from exc
     if not callable(value):
-        raise OservicesError(f"{what} {target!r} is not callable")
+        raise ImportTargetError(f"{what} {target!r} is not callable")
     return value  # type: ignore[no-any-return]  # checked callable just above
 
 

@@ -24,9 +24,15 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, final
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, final
 
-from oservices_core._errors import OservicesError
+from oservices_core._errors import (
+    AdministratorError,
+    ConfigurationError,
+    NotFoundError,
+    OservicesError,
+    Problem,
+)
 from oservices_core._supervisor import procutil as _procutil
 from oservices_core._supervisor import template as _template
 from oservices_core._supervisor.forking import Forked
@@ -38,6 +44,7 @@ from oservices_core._supervisor.notify import NotifyListener
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
     from oservices_core._config.settings import Settings
+    from oservices_core._plugins.hooks import Hooks
     from oservices_core._plugins.system import System
     from oservices_core._supervisor.control import ControlServer
 
@@ -48,6 +55,7 @@ _EARLY_MAX = 4096
 _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 Event = Callable[[str, str], None]
 T = TypeVar("T")
+P = ParamSpec("P")
 _DONE = ("FATAL", "EXITED")
 
 
@@ -87,7 +95,8 @@ class Administrator:
         self.on_event = on_event
         self.control = control
         if template not in ("exec", "fork"):
-            raise OservicesError(f"template must be 'exec' or 'fork', not {template!r}")
+            where = "Administrator(template=...)"
+            raise ConfigurationError(Problem(where, "template", "'exec' or 'fork'", repr(template)))
         self.template = template
         self.token = secrets.token_hex(8)
         self._loop = Loop()
@@ -127,12 +136,12 @@ class Administrator:
             states = self._call(lambda: {n: self._brief(n) for n in wanted})
             failed = [f"{n} is {s}: {why}" for n, (s, _, why) in states.items() if s in _DONE]
             if failed:
-                raise OservicesError("; ".join(failed))
+                raise AdministratorError("; ".join(failed))
             if all(s == "RUNNING" and ready for s, ready, _ in states.values()):
                 return
             if time.monotonic() > deadline:
                 late = [f"{n} ({s[0]})" for n, s in states.items() if not s[1]]
-                raise OservicesError(f"not ready after {timeout:g}s: {', '.join(late)}")
+                raise AdministratorError(f"not ready after {timeout:g}s: {', '.join(late)}")
             with self._changed:  # woken by the next event; the timeout is a safety net
                 if self._version == seen:
                     self._changed.wait(0.5)
@@ -209,7 +218,7 @@ class Administrator:
             return self.instances[name]
         except KeyError:
             known = ", ".join(self.instances)
-            raise OservicesError(
+            raise NotFoundError(
                 f"no component {name!r} under this Administrator ({known})"
             ) from None
 
@@ -269,7 +278,9 @@ class Administrator:
         hello = json.loads(data)
         if hello["event"] != "ready":
             self._template.wait()
-            raise OservicesError(f"the template process could not load plugins: {hello['error']}")
+            raise AdministratorError(
+                f"the template process could not load plugins: {hello['error']}"
+            )
         self._tsock.setblocking(False)
         self._loop.add_reader(self._tsock, self._on_template)
 
@@ -350,7 +361,7 @@ class Administrator:
             "OSERVICES_COMPONENT": instance.name,
             "NOTIFY_SOCKET": self._notify.address,
         }
-        self._hook("component_starting", component=instance.component)
+        self._hook(self._hooks.component_starting, component=instance.component)
         read_end, write_end = os.pipe()
         request = {"op": "spawn", "id": self._spawns, "name": instance.name, "env": env}
         request["exec"] = instance.component.spawn == "exec"
@@ -388,7 +399,7 @@ class Administrator:
         instance.state = "RUNNING"
         self._cancel_timer(instance)
         self._event(instance.name, "ready")
-        self._hook("component_ready", component=instance.component, pid=instance.pid)
+        self._hook(self._hooks.component_ready, component=instance.component, pid=instance.pid)
         for other in self.instances.values():
             if other.state == "WAITING":
                 self._maybe_start(other)
@@ -495,7 +506,7 @@ class Administrator:
         # What escaped the components' groups was the template's to find; it is gone.
         names = {_procutil.kept_name(name) for name in self.instances}
         _template.sweep(f"{self.token}.", names, _template.KEEPER_SECONDS)
-        raise OservicesError("the template process died")
+        raise AdministratorError("the template process died")
 
     # Exits and restarts ------------------------------------------------------
 
@@ -504,7 +515,10 @@ class Administrator:
         if pid is not None:
             self._by_pid.pop(pid, None)
             self._hook(
-                "component_exited", component=instance.component, pid=pid, returncode=returncode
+                self._hooks.component_exited,
+                component=instance.component,
+                pid=pid,
+                returncode=returncode,
             )
         if spawn_id != instance.spawn_id:
             return
@@ -771,12 +785,17 @@ class Administrator:
         self._loop.cancel(instance.timer)
         instance.timer = None
 
-    def _hook(self, name: str, **kwargs: Any) -> None:
-        hooks = self.system.registry.plugin_manager.hooks
+    @property
+    def _hooks(self) -> Hooks:
+        """The typed facade over the system's hooks."""
+        return self.system.registry.plugin_manager.hooks
+
+    def _hook(self, hook: Callable[P, None], /, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Call ``hook``, a method of :attr:`_hooks`; what a plugin raises becomes an event."""
         try:
-            getattr(hooks, name)(**kwargs)
+            hook(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the pool
-            self._event("administrator", f"hook oservices_{name} failed: {exc!r}")
+            self._event("administrator", f"hook oservices_{hook.__name__} failed: {exc!r}")
 
     def _event(self, name: str, message: str) -> None:
         with self._changed:

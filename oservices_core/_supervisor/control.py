@@ -16,13 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
-from oservices_core._errors import OservicesError
+from oservices_core._errors import (
+    AdministratorError,
+    ControlError,
+    NotRunningError,
+    OservicesError,
+)
 from oservices_core._supervisor.procutil import connect_unix, unix_address
 
 __all__ = [
     "COMMANDS",
     "ControlServer",
-    "NotRunningError",
     "Request",
     "bind",
     "lock",
@@ -41,10 +45,6 @@ if TYPE_CHECKING:
 
 Reply = Callable[[dict[str, Any]], None]
 Dispatch = Callable[[str, "str | None", Reply], None]
-
-
-class NotRunningError(OservicesError):
-    """No Administrator answers on the control socket."""
 
 
 class Request:
@@ -105,7 +105,11 @@ def parse_request(data: bytes, names: set[str]) -> Request:
 
 
 def request(run_dir: Path, command: str, name: str | None = None, timeout: float = 120) -> Any:
-    """Send a request to the Administrator of ``run_dir``; its answer, or an error."""
+    """Send a request to the Administrator of ``run_dir``; its answer.
+
+    :raises NotRunningError: no Administrator answers.
+    :raises ControlError: it refused the request (the reason is in the message).
+    """
     path = socket_path(run_dir)
     try:
         sock = connect_unix(path, timeout)
@@ -122,7 +126,7 @@ def request(run_dir: Path, command: str, name: str | None = None, timeout: float
         answer = _read_line(sock)
     reply = json.loads(answer) if answer else {"ok": False, "error": "no answer"}
     if not reply.get("ok"):
-        raise OservicesError(f"the Administrator refused {command!r}: {reply.get('error')}")
+        raise ControlError(f"the Administrator refused {command!r}: {reply.get('error')}")
     return reply.get("result")
 
 
@@ -147,7 +151,7 @@ def lock(run_dir: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise OservicesError(
+        raise AdministratorError(
             f"an Administrator already runs for {run_dir} (pid {running_pid(run_dir) or '?'}); "
             "use 'oservices status', or 'oservices stop' first"
         ) from None

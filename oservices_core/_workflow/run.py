@@ -1,11 +1,15 @@
 """The workflow: stages as data and a small runner.
 
-Each stage is one call of its hook, so any installed package extends it::
+Each stage calls its hooks, so any installed package extends it::
 
     configure  oservices_configure (each configuration), then oservices_configure_service
     setup      oservices_setup          (needs configure)
     init       oservices_initialize     (needs configure, setup)
-    build      oservices_build          (needs configure)
+    build      oservices_build          (needs configure; up to date when its inputs are)
+
+A :class:`Stage` is the whole truth about a stage: the hooks it calls, the
+function that calls them through the typed facade, what it needs, and whether
+it is skipped when its inputs are unchanged. The runner knows no stage by name.
 
 A stage that fails stops the run with a :class:`StageError` naming the stage,
 the plugin and the hook; the files that stage wrote are rolled back (files of
@@ -33,27 +37,68 @@ from oservices_core._workflow.uptodate import STATE_FILE, fingerprint, record, u
 
 if TYPE_CHECKING:
     from oservices_core._config.settings import Settings
+    from oservices_core._plugins.hooks import Hooks
     from oservices_core._plugins.manager import PluginManager
     from oservices_core._plugins.system import System
 
 __all__ = ["STAGES", "Stage", "StageReport", "plan", "run_workflow"]
 
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``, called as a stage advances."""
+Runner = Callable[["Hooks", Context, "Progress | None"], None]
+"""``run(hooks, context, progress)``: a stage's work, calling hooks through the facade."""
+
 
 @final
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """A named stage, the hook it calls, and the stages it needs first."""
+    """A named stage: the hooks it calls, how, and the stages it needs first.
+
+    ``hooks`` names every hook ``run`` calls, the stage's own first: a failure
+    names the one whose implementation raised. ``run(hooks, context, progress)``
+    calls them through the typed facade, ``pm.hooks``. An ``incremental`` stage
+    run with only what it needs records its inputs and the files it wrote, and
+    is up to date (its hooks are not called) while neither changed.
+    """
 
     name: str
-    hook: str
+    hooks: tuple[str, ...]
+    run: Runner
     needs: tuple[str, ...] = ()
+    incremental: bool = False
+
+    @property
+    def hook(self) -> str:
+        """The stage's own hook: the first of :attr:`hooks`."""
+        return self.hooks[0]
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("configure", "oservices_configure"),
-    Stage("setup", "oservices_setup", ("configure",)),
-    Stage("init", "oservices_initialize", ("configure", "setup")),
-    Stage("build", "oservices_build", ("configure",)),
+    Stage(
+        "configure",
+        ("oservices_configure", "oservices_configure_service"),
+        # A lambda: _configure is defined below, with what only it needs.
+        lambda hooks, context, progress: _configure(hooks, context, progress),  # noqa: PLW0108
+    ),
+    Stage(
+        "setup",
+        ("oservices_setup",),
+        lambda hooks, context, _: hooks.setup(context=context),
+        needs=("configure",),
+    ),
+    Stage(
+        "init",
+        ("oservices_initialize",),
+        lambda hooks, context, _: hooks.initialize(context=context),
+        needs=("configure", "setup"),
+    ),
+    Stage(
+        "build",
+        ("oservices_build",),
+        lambda hooks, context, _: hooks.build(context=context),
+        needs=("configure",),
+        incremental=True,
+    ),
 )
 _BY_NAME = {stage.name: stage for stage in STAGES}
 
@@ -89,6 +134,11 @@ def plan(names: Iterable[str]) -> list[Stage]:
     return [stage for stage in STAGES if stage.name in wanted]
 
 
+def _incremental(planned: list[Stage]) -> bool:
+    """An incremental stage with only what it needs: what it records is all that runs."""
+    return bool(planned) and planned[-1].incremental and planned == plan([planned[-1].name])
+
+
 def run_workflow(
     system: System,
     stages: Iterable[str] = ("build",),
@@ -97,7 +147,7 @@ def run_workflow(
     output_dir: Path | None = None,
     dry_run: bool = False,
     overrides: Mapping[str, Any] | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     out: TextIO | None = None,
     force: bool = False,
 ) -> tuple[Context, list[StageReport]]:
@@ -106,6 +156,7 @@ def run_workflow(
     A dry run prints its diffs to ``out`` (standard output by default). A build
     whose inputs are those of the last build, whose files are untouched, is up to
     date: its hooks are not called (its report says so) unless ``force`` is true.
+    That holds for any :attr:`Stage.incremental` stage run with only what it needs.
     """
     from oservices_core._config.settings import active_settings
 
@@ -124,14 +175,14 @@ def run_workflow(
     context.resolved = Lazy(list(entries), lambda n: resolver.resolve(entries[n].cls, n))
     context.configurations = Lazy(list(entries), lambda n: context.resolved[n].value)
     planned = plan(stages)
-    builds = [stage.name for stage in planned] == ["configure", "build"] and not dry_run
+    builds = _incremental(planned) and not dry_run
     state = settings.data_dir / STATE_FILE
     if builds and not force:
         recorded = up_to_date(state, context.output_dir, fingerprint(system, settings, overrides))
         if recorded is not None:
             return context, [
-                StageReport("configure", up_to_date=True),
-                StageReport("build", artifacts=recorded, up_to_date=True),
+                *(StageReport(stage.name, up_to_date=True) for stage in planned[:-1]),
+                StageReport(planned[-1].name, artifacts=recorded, up_to_date=True),
             ]
     for name in context.resolved:  # resolve now: a bad configuration stops before any hook
         context.resolved[name]
@@ -150,17 +201,14 @@ def _run_stage(
     pm: PluginManager,
     stage: Stage,
     context: Context,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Progress | None,
 ) -> StageReport:
     report = StageReport(stage.name)
     context.stage = stage.name
     first = len(context.artifacts)
     started = time.perf_counter()
     with _failures(pm, stage, context):
-        if stage.name == "configure":
-            _configure(pm, context, progress)
-        else:
-            getattr(pm.hook, stage.hook)(context=context)
+        stage.run(pm.hooks, context, progress)
     context.commit()
     report.seconds = time.perf_counter() - started
     report.artifacts = context.artifacts[first:]
@@ -170,9 +218,7 @@ def _run_stage(
 @contextmanager
 def _failures(pm: PluginManager, stage: Stage, context: Context) -> Iterator[None]:
     """Name the failing plugin and hook; undo the stage's writes."""
-    hooks = (
-        [stage.hook, "oservices_configure_service"] if stage.name == "configure" else [stage.hook]
-    )
+    hooks = list(stage.hooks)
     context.owners = _owners(pm, hooks)
     try:
         yield
@@ -186,6 +232,7 @@ def _failures(pm: PluginManager, stage: Stage, context: Context) -> Iterator[Non
 
 
 def _owners(pm: PluginManager, hooks: list[str]) -> dict[Any, str]:
+    """The code of every implementation of ``hooks`` -> its plugin (introspection only)."""
     owners = {}
     for hook in hooks:
         for impl in getattr(pm.hook, hook).get_hookimpls():
@@ -207,24 +254,24 @@ def _hook_in_traceback(exc: BaseException, pm: PluginManager, hooks: list[str]) 
     return found
 
 
-def _configure(
-    pm: PluginManager, context: Context, progress: Callable[[str, int, int], None] | None
-) -> None:
+def _configure(hooks: Hooks, context: Context, progress: Progress | None) -> None:
+    """The configure stage: each configuration, then each service; records what hooks assign."""
     names = list(context.resolved)
     # Without an implementation there is nothing to call, so nothing to record.
+    pm = context.system.registry.plugin_manager
     watched = bool(pm.hook.oservices_configure.get_hookimpls())
     for index, name in enumerate(names, start=1):
         resolved = context.resolved[name]
         if watched:
             with _changes(context, [name]):
-                pm.hooks.configure(context=context, name=name, configuration=resolved.value)
+                hooks.configure(context=context, name=name, configuration=resolved.value)
         context.configurations[name] = resolved.value
         if progress is not None:
-            progress("configure", index, len(names))
+            progress(context.stage, index, len(names))
     for service in context.system.services.values():
         mine = [n for n in (service.name, *service.components) if n in context.resolved]
         with _changes(context, mine):
-            pm.hooks.configure_service(context=context, service=service)
+            hooks.configure_service(context=context, service=service)
 
 
 @contextmanager
