@@ -38,14 +38,14 @@ if TYPE_CHECKING:  # the same names for mypy; a test checks they match the table
     from oservices_core._plugins.policy import Readiness as Readiness
     from oservices_core._plugins.policy import Restart as Restart
     from oservices_core._plugins.registry import Registry as Registry
+    from oservices_core._plugins.stash import Stash as Stash
+    from oservices_core._plugins.stash import StashKey as StashKey
     from oservices_core._plugins.system import System as System
     from oservices_core._supervisor.administrator import Administrator as Administrator
     from oservices_core._supervisor.instance import ComponentStatus as ComponentStatus
     from oservices_core._supervisor.notify import notify_ready as notify_ready
     from oservices_core._workflow.context import Artifact as Artifact
     from oservices_core._workflow.context import Context as Context
-    from oservices_core._workflow.context import Stash as Stash
-    from oservices_core._workflow.context import StashKey as StashKey
     from oservices_core._workflow.run import STAGES as STAGES
     from oservices_core._workflow.run import Stage as Stage
     from oservices_core._workflow.run import StageReport as StageReport
@@ -77,11 +77,11 @@ _PUBLIC = {
     "Readiness": "_plugins.policy",
     "Restart": "_plugins.policy",
     "Registry": "_plugins.registry",
+    "Stash": "_plugins.stash",
+    "StashKey": "_plugins.stash",
     "System": "_plugins.system",
     "Artifact": "_workflow.context",
     "Context": "_workflow.context",
-    "Stash": "_workflow.context",
-    "StashKey": "_workflow.context",
     "STAGES": "_workflow.run",
     "Stage": "_workflow.run",
     "StageReport": "_workflow.run",

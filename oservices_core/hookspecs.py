@@ -117,7 +117,7 @@ def oservices_configure_service(context: Context, service: Service) -> None:
 
 @hookspec
 def oservices_setup(context: Context) -> None:
-    """Set up the process: Django, logging.
+    """Set up the process: whatever a component's process needs before its ``main`` runs.
 
     Called once per run of the setup stage, after configuration.
 
@@ -127,7 +127,7 @@ def oservices_setup(context: Context) -> None:
 
 @hookspec
 def oservices_initialize(context: Context) -> None:
-    """Initialize files: directories, databases, files components declare.
+    """Initialize the installation: what must exist before components run (directories, data).
 
     Called once per run of the initialize stage, after setup. Must be idempotent.
 

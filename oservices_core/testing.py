@@ -89,8 +89,8 @@ def oservices_system(
     """Make a system configured, built and initialized in the temporary home.
 
     The stages run in a process of their own, as ``oservices build`` and
-    ``oservices init`` would: setting Django up is once per process, and the
-    test's process stays free of it.
+    ``oservices init`` would: what the setup stage sets up may be set up only once
+    per process, and the test's process stays free of it.
     """
 
     def make(components: Sequence[str] | None = None, *, file: str | Path | None = None) -> System:

@@ -1,4 +1,11 @@
-"""Built-in ``django`` plugin: Django for the components that declare ``django_apps``.
+"""Built-in ``django`` plugin: Django for the components that declare Django applications.
+
+A component lists the Django applications it runs under this plugin's key,
+:data:`DJANGO_APPS`, in its extension slot::
+
+    from oservices_plugins.django import DJANGO_APPS
+
+    api = Component(name="shop-api", extensions={DJANGO_APPS: ("shop.app",)})
 
 It contributes the package configuration ``django`` (:class:`DjangoConfiguration`)
 and acts only when a component of the system lists Django applications; without
@@ -38,7 +45,7 @@ import importlib
 import os
 import pprint
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -53,14 +60,16 @@ from oservices_core import (
     FromSettings,
     OservicesError,
     Problem,
+    StashKey,
     hookimpl,
 )
 
 if TYPE_CHECKING:
-    from oservices_core import System
+    from oservices_core import Component, System
 
 __all__ = [
     "DEVELOPMENT_SECRET_KEY",
+    "DJANGO_APPS",
     "NAME",
     "DjangoConfiguration",
     "DjangoSetupError",
@@ -73,6 +82,8 @@ __all__ = [
 ]
 
 NAME = "django"
+DJANGO_APPS = StashKey[tuple[str, ...]]()
+"""A component's Django applications: ``Component(extensions={DJANGO_APPS: (...)})``."""
 # Public on purpose: the key is a known one, refused in 'prod'.
 DEVELOPMENT_SECRET_KEY = "django-insecure-oservices-development-key-never-use-it-in-production"  # noqa: S105
 SECRET_ENV = "DJANGO_SECRET_KEY"  # noqa: S105 - the name of a variable, not a secret
@@ -324,8 +335,31 @@ def _configuration(context: Context) -> DjangoConfiguration:
 
 def _apps(system: System) -> list[str]:
     """Every component's Django applications, in order, each once."""
-    names = (app for c in system.components.values() for app in c.django_apps)
+    names = (app for c in system.components.values() for app in _declared_apps(c))
     return list(dict.fromkeys(names))
+
+
+def _declared_apps(component: Component) -> tuple[str, ...]:
+    """The Django applications ``component`` declares under :data:`DJANGO_APPS` (often none).
+
+    :raises ConfigurationError: the value is not a sequence of application names.
+    """
+    apps: object = component.extensions.get(DJANGO_APPS, ())
+    if (
+        isinstance(apps, str)
+        or not isinstance(apps, Sequence)
+        or not all(isinstance(app, str) and app for app in apps)
+    ):
+        raise ConfigurationError(
+            Problem(
+                f"component {component.name!r}",
+                "extensions[DJANGO_APPS]",
+                "a tuple of Django application names",
+                repr(apps),
+                hint='for example extensions={DJANGO_APPS: ("shop.app",)}',
+            )
+        )
+    return tuple(apps)
 
 
 # Setup --------------------------------------------------------------------------------
@@ -335,7 +369,7 @@ def _import_django(system: System) -> ModuleType:
     try:
         django = importlib.import_module("django")
     except ImportError as exc:
-        users = [repr(c.name) for c in system.components.values() if c.django_apps]
+        users = [repr(c.name) for c in system.components.values() if _declared_apps(c)]
         who = (
             f"component {users[0]} runs"
             if len(users) == 1

@@ -8,14 +8,19 @@ Directories, each created if missing; one that exists is only ever tightened
     RUN_DIR      0700   it holds sockets
     CONFIG_DIR   0700 if it holds a private file (no group or other bits), else 0755
 
-Then each file a component declares in ``Component(files=...)`` is created
-under the data directory with its content. A user's change always wins: the
-manifest ``DATA_DIR/.oservices-files.json`` keeps the sha256 of what oservices
-last wrote to each file, and a file whose bytes match neither that hash nor
-the declared content was changed by someone else, so it is kept (logged as a
-warning, and listed in the stash under :data:`KEPT`). A file still as
-oservices wrote it follows the declared content; a missing one is created.
-With nothing changed, nothing is written.
+Then each file a component declares under this plugin's key, :data:`FILES`,
+is created under the data directory with its content::
+
+    from oservices_plugins.files import FILES
+
+    notes = Component(name="notes", extensions={FILES: {"notes/notes.ini": "[notes]\\n"}})
+
+A user's change always wins: the manifest ``DATA_DIR/.oservices-files.json``
+keeps the sha256 of what oservices last wrote to each file, and a file whose
+bytes match neither that hash nor the declared content was changed by someone
+else, so it is kept (logged as a warning, and listed in the stash under
+:data:`KEPT`). A file still as oservices wrote it follows the declared
+content; a missing one is created. With nothing changed, nothing is written.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +39,14 @@ from oservices_core import ConfigurationError, Context, Problem, StashKey, hooki
 if TYPE_CHECKING:
     from oservices_core import Component, Settings
 
-__all__ = ["KEPT", "MANIFEST", "oservices_initialize"]
+__all__ = ["FILES", "KEPT", "MANIFEST", "oservices_initialize"]
 
 MANIFEST = ".oservices-files.json"
+FILES = StashKey[Mapping[str, str]]()
+"""A component's files: ``Component(extensions={FILES: {path: content}})``, each path
+relative to the data directory, each content the text the file starts with."""
 KEPT = StashKey[list[Path]]()  # files a user changed, which the last initialize left alone
+_KEY = "extensions[FILES]"  # where a component declares its files, for messages
 _PRIVATE = 0o077  # group and other bits: a file with none of them is private
 
 
@@ -58,7 +67,7 @@ def _declared(components: Iterable[Component]) -> dict[str, tuple[str, str]]:
     declared: dict[str, tuple[str, str]] = {}
     problems = []
     for component in components:
-        for path, content in component.files.items():
+        for path, content in _files_of(component).items():
             relative = _relative(path)
             if relative is None:
                 problems.append(_escaping(component.name, path))
@@ -69,6 +78,28 @@ def _declared(components: Iterable[Component]) -> dict[str, tuple[str, str]]:
     if problems:
         raise ConfigurationError(problems, subject="declared files")
     return declared
+
+
+def _files_of(component: Component) -> Mapping[str, str]:
+    """What ``component`` declares under :data:`FILES` (often nothing), checked."""
+    files: object = component.extensions.get(FILES, {})
+    if not isinstance(files, Mapping):
+        found = f"a {type(files).__name__}"
+    else:
+        wrong = [item for item in files.items() if not all(isinstance(x, str) for x in item)]
+        if not wrong:
+            return files
+        path, content = wrong[0]
+        found = f"{path!r}: a {type(content).__name__}"
+    raise ConfigurationError(
+        Problem(
+            f"component {component.name!r}",
+            _KEY,
+            "a mapping of relative paths to their text (str: str)",
+            found,
+            hint='for example extensions={FILES: {"notes/notes.ini": "[notes]\\n"}}',
+        )
+    )
 
 
 def _relative(path: str) -> str | None:
@@ -83,7 +114,7 @@ def _relative(path: str) -> str | None:
 def _escaping(component: str, path: str) -> Problem:
     return Problem(
         f"component {component!r}",
-        "files",
+        _KEY,
         "a relative path inside the data directory, without '..'",
         repr(path),
         hint=f"{MANIFEST} is oservices' own: choose another name"
@@ -95,7 +126,7 @@ def _escaping(component: str, path: str) -> Problem:
 def _clash(component: str, path: str, other: str) -> Problem:
     return Problem(
         f"component {component!r}",
-        "files",
+        _KEY,
         f"a path no other component declares with other content (component {other!r} does)",
         repr(path),
         hint="give each component its own file, for example under a directory of its name",

@@ -78,10 +78,14 @@ FILES = {
     """,
     "djtest_components.py": """
         from oservices_core import Component
+        from oservices_plugins.django import DJANGO_APPS
 
-        api = Component(name="shop-api", django_apps=["shopapp"])
+        api = Component(name="shop-api", extensions={DJANGO_APPS: ("shopapp",)})
         cleaner = Component(name="cleaner")
-        twin = Component(name="shop-admin", django_apps=["django.contrib.auth", "shopapp"])
+        twin = Component(
+            name="shop-admin", extensions={DJANGO_APPS: ("django.contrib.auth", "shopapp")}
+        )
+        bare = Component(name="shop-bare", extensions={DJANGO_APPS: "shopapp"})  # not a tuple
     """,
     "djtest_shop-0.1.dist-info/METADATA": """
         Metadata-Version: 2.1
@@ -399,6 +403,20 @@ def test_django_settings_of_a_system(settings: Settings) -> None:
         True,
     )
     assert "ROOT_URLCONF" not in values
+
+
+@pytest.mark.usefixtures("shop")
+def test_applications_that_are_not_a_tuple_of_names_are_located(settings: Settings) -> None:
+    with pytest.raises(StageError) as caught:
+        run_workflow(system_of(settings, "api", "bare"), ["build"])
+    error = caught.value.__cause__
+    assert isinstance(error, ConfigurationError)
+    (problem,) = error.problems
+    assert (problem.where, problem.key, problem.found) == (
+        "component 'shop-bare'",
+        "extensions[DJANGO_APPS]",
+        "'shopapp'",
+    )
 
 
 @pytest.mark.usefixtures("shop")

@@ -32,8 +32,9 @@ from oservices_plugins.files import KEPT, MANIFEST
 
 NOTES = """
 from oservices_core import Component
+from oservices_plugins.files import FILES
 
-component = Component(name="notes", files={FILES!r})
+component = Component(name="notes", extensions={FILES: DECLARED})
 """
 FIRST = """
 from oservices_core import hookimpl
@@ -73,9 +74,9 @@ def src(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             del sys.modules[name]
 
 
-def notes_module(src: Path, module: str, files: dict[str, str], name: str = "notes") -> str:
+def notes_module(src: Path, module: str, files: object, name: str = "notes") -> str:
     """Write a component module declaring ``files``; return its entry-point value."""
-    text = NOTES.replace("{FILES!r}", repr(files)).replace('"notes"', repr(name))
+    text = NOTES.replace("DECLARED", repr(files)).replace('"notes"', repr(name))
     (src / f"{module}.py").write_text(textwrap.dedent(text))
     return f"{module}:component"
 
@@ -227,6 +228,31 @@ def test_a_path_leaving_the_data_directory_is_rejected(
     assert (caught.value.stage, caught.value.plugin) == ("init", "files")
     assert not settings.data_dir.exists()  # checked before anything is made
     assert not (settings.home.parent / "outside.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("declared", "found"),
+    [
+        (["notes/README.txt"], "a list"),
+        ({"notes/README.txt": b"bytes\n"}, "'notes/README.txt': a bytes"),
+        ({1: "one"}, "1: a str"),
+    ],
+)
+def test_a_declaration_that_is_not_paths_to_text_is_located(
+    settings: Settings, src: Path, declared: object, found: str
+) -> None:
+    system = system_of(settings, ("bad", notes_module(src, "fl_typed", declared, name="bad")))
+    with pytest.raises(StageError) as caught:
+        run_workflow(system, ["init"])
+    error = caught.value.__cause__
+    assert isinstance(error, ConfigurationError)
+    (problem,) = error.problems
+    assert (problem.where, problem.key, problem.found) == (
+        "component 'bad'",
+        "extensions[FILES]",
+        found,
+    )
+    assert not settings.data_dir.exists()  # checked before anything is made
 
 
 def test_two_components_declaring_one_path_differently(settings: Settings, src: Path) -> None:

@@ -16,11 +16,14 @@ import pytest
 
 from oservices_core import (
     Component,
+    ConfigurationError,
     PluginLoadError,
     PluginManager,
     Registry,
     Service,
     Settings,
+    Stash,
+    StashKey,
     get_plugin_manager,
     load_settings,
 )
@@ -209,3 +212,41 @@ def test_service_api_must_be_a_component() -> None:
 def test_bad_component_names(name: str) -> None:
     with pytest.raises(ValueError, match="lower-case letters"):
         Component(name=name)
+
+
+# The extension slot: what a component declares for plugins --------------------------
+
+LEVEL = StashKey[int]()
+TAGS = StashKey[tuple[str, ...]]()
+
+
+def test_extensions_hold_what_each_plugin_declares_under_its_key() -> None:
+    component = Component(name="x", extensions={LEVEL: 3, TAGS: ("a", "b")})
+    assert isinstance(component.extensions, Stash)
+    assert (component.extensions[LEVEL], component.extensions[TAGS]) == (3, ("a", "b"))
+    plain = Component(name="y")
+    assert plain.extensions.get(TAGS, ()) == ()
+    assert (LEVEL in plain.extensions, len(plain.extensions)) == (False, 0)
+    with pytest.raises(KeyError):
+        plain.extensions[LEVEL]
+
+
+@pytest.mark.parametrize(
+    ("extensions", "found"),
+    [
+        ({"files": {"a.txt": "a"}}, "the key 'files'"),
+        ({LEVEL: 1, 2: "two"}, "the key 2"),
+        ([(LEVEL, 1)], "a list"),
+    ],
+)
+def test_extensions_are_keyed_by_stash_keys(extensions: object, found: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Component(name="x", extensions=extensions)  # type: ignore[arg-type]  # wrong on purpose
+    (problem,) = caught.value.problems
+    assert (problem.where, problem.key, problem.found) == (
+        "component 'x' declaration",
+        "extensions",
+        found,
+    )
+    assert "StashKey" in problem.expected
+    assert "component 'x' declaration: extensions: expected" in str(caught.value)

@@ -277,3 +277,9 @@ def test_stash_keys_type_and_separate_values() -> None:
     assert (stash[counts], stash[names], counts in stash) == (3, ["a"], True)
     with pytest.raises(KeyError):
         Stash()[counts]
+    started = Stash({counts: 1, names: []})
+    assert (started[counts], started.setdefault(names, ["b"]), len(started)) == (1, [], 2)
+    del started[counts]
+    assert counts not in started
+    with pytest.raises(TypeError, match="StashKey"):
+        Stash({"counts": 1})  # type: ignore[dict-item]  # wrong on purpose

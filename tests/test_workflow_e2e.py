@@ -4,7 +4,8 @@ Once per session, the project and two plugin trees are built into wheels by
 hatchling (the approach of ``test_plugins_e2e.py``, copied in its minimal
 parts): ``tests/plugins/workflow_thirdparty`` (distribution
 ``oservices-test-workflow``: a component ``wf-api`` and hooks ``wf-hooks`` that
-configure its greeting and build ``wf-extra.txt``) is installed with the
+configure its greeting and build ``wf-extra.txt``, with the motto ``wf-api``
+declares in its extension slot under the plugin's key) is installed with the
 project in a fresh virtual environment; ``tests/plugins/workflow_failing``
 (``oservices-test-failing``: a build hook that writes, then raises) is
 installed apart with ``pip install --target`` and put on ``PYTHONPATH`` only by
@@ -39,6 +40,8 @@ FAILING = ("oservices-test-failing", "0.2.1")
 GREETING = "configured by plugin"  # what wf-hooks assigns during configure
 GREETING_KEY = f'greeting = "{GREETING}"'  # the line that decides it in wf-api.toml
 SECRET = "wf-default-token-0451"  # noqa: S105 - wf-api's default token: never shown
+MOTTO = "motto of wf-api: declared in the extension slot"  # wf-hooks reads wf-api's declaration
+EXTRA = f"greeting: {GREETING}\nport: 8000\n{MOTTO}\n"  # wf-extra.txt, as first built
 BUILT = ("wf-api.schema.json", "wf-api.toml", "wf-extra.txt")
 TOOK = re.compile(r" in \d+\.\d\ds$")
 
@@ -192,12 +195,27 @@ def test_build_writes_plugin_values_as_keys_and_the_rest_as_comments(cli: Cli) -
     assert "# port = 8000  (default)" in lines  # everything else follows its source
     assert lines[0] == "#:schema ./wf-api.schema.json"
     assert tomllib.loads(toml) == {"greeting": GREETING}
-    assert (cli.config / "wf-extra.txt").read_text() == f"greeting: {GREETING}\nport: 8000\n"
+    assert (cli.config / "wf-extra.txt").read_text() == EXTRA
     schema = json.loads((cli.config / "wf-api.schema.json").read_text())
     assert sorted(schema["properties"]) == ["greeting", "port", "token"]
     # The default token is not decided for this installation: masked, so the file stays 0644.
     no_secret(stdout, *(path.read_text() for path in written))
     assert {(cli.config / name).stat().st_mode & 0o777 for name in BUILT} == {0o644}
+
+
+def test_a_plugin_reads_what_a_component_declares_in_its_extension_slot(cli: Cli) -> None:
+    built(cli)
+    assert (cli.config / "wf-extra.txt").read_text().splitlines()[-1] == MOTTO
+    code = (
+        "from importlib.metadata import entry_points\n"
+        "from oservices_test_workflow.hooks import MOTTO\n"
+        "(point,) = entry_points(group='oservices', name='wf-api')\n"
+        "component = point.load()\n"
+        "print(component.extensions[MOTTO], MOTTO in component.extensions)\n"
+    )
+    result = cli.python(code)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "declared in the extension slot True\n"
 
 
 def test_build_json_reports_each_artifact_with_its_plugin_and_status(cli: Cli) -> None:
@@ -334,7 +352,7 @@ def test_environment_wins_over_the_plugin_value_in_the_build_and_explain(cli: Cl
         "  hides: default = 'hello'",
     ]
     built(cli, env=ENV)
-    assert (cli.config / "wf-extra.txt").read_text() == "greeting: env\nport: 8000\n"
+    assert (cli.config / "wf-extra.txt").read_text() == f"greeting: env\nport: 8000\n{MOTTO}\n"
 
 
 @pytest.mark.parametrize(
@@ -450,7 +468,7 @@ def test_blocking_toml_builds_only_the_third_party_file(cli: Cli) -> None:
     )
     assert "wf-extra.txt" in {path.name for path in written}
     assert [path for path in written if path.name.endswith((".toml", ".schema.json"))] == []
-    assert (cli.config / "wf-extra.txt").read_text() == f"greeting: {GREETING}\nport: 8000\n"
+    assert (cli.config / "wf-extra.txt").read_text() == EXTRA
 
 
 # A failing build hook ----------------------------------------------------------------

@@ -172,8 +172,8 @@ def _registry_parsers(commands: Commands) -> None:
 
 _STAGE_HELP = {
     "configure": "resolve every configuration and let plugins configure them",
-    "setup": "configure, then set up logging and Django",
-    "init": "configure and set up, then initialize files and databases",
+    "setup": "configure, then set up each component's process (the setup hooks)",
+    "init": "configure and set up, then initialize the installation (the initialize hooks)",
     "build": "configure, then write configuration files",
 }
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 from oservices_core._errors import ConfigurationError, ImportTargetError, NotFoundError, Problem
 from oservices_core._plugins.policy import Listen, Readiness, Restart, listen_of, parse_signal
+from oservices_core._plugins.stash import Stash, StashKey
 
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
@@ -44,11 +45,12 @@ class Component:
     """One long-running process: its configuration, entry point, client and mock.
 
     ``main`` is a callable or a ``"module:function"`` string, imported only in the
-    component's own process; it receives the resolved configuration. ``files``
-    maps paths under the data directory to the content they start with (the
-    initialize stage creates them, and never overwrites a user's change);
-    ``django_apps`` lists the Django applications the component runs, which
-    makes the setup stage configure Django for it.
+    component's own process; it receives the resolved configuration.
+
+    ``extensions`` holds what the component declares for plugins, each value
+    under the :class:`StashKey` its plugin defines (``{KEY: value}``); it is
+    kept as a :class:`Stash` on ``component.extensions``, where the plugin
+    reads it back, typed: ``component.extensions.get(KEY, default)``.
 
     How it runs: ``ready`` says how it reports readiness (see
     :class:`Readiness`), ``restart`` when it is started again (a
@@ -65,8 +67,7 @@ class Component:
         "configuration",
         "depends_on",
         "description",
-        "django_apps",
-        "files",
+        "extensions",
         "main",
         "mock",
         "name",
@@ -88,8 +89,7 @@ class Component:
         mock: type[Any] | None = None,
         depends_on: Sequence[str] = (),
         description: str = "",
-        files: Mapping[str, str] | None = None,
-        django_apps: Sequence[str] = (),
+        extensions: Mapping[StashKey[Any], Any] | None = None,
         ready: str | None = None,
         restart: Restart | str = "on-failure",
         stop_signal: str | int = "SIGTERM",
@@ -107,8 +107,7 @@ class Component:
         if spawn not in ("fork", "exec"):
             raise ConfigurationError(Problem(where, "spawn", "'fork' or 'exec'", repr(spawn)))
         self.spawn = spawn
-        self.files = dict(files or {})
-        self.django_apps = tuple(django_apps)
+        self.extensions = _extensions(where, extensions)
         self.configuration = configuration
         self.main = main
         self.client = client
@@ -176,6 +175,32 @@ def _positive(where: str, key: str, value: float) -> float:
     if not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(Problem(where, key, "a number of seconds > 0", repr(value)))
     return float(value)
+
+
+def _extensions(where: str, extensions: Mapping[StashKey[Any], Any] | None) -> Stash:
+    if extensions is None:
+        return Stash()
+    if not isinstance(extensions, Mapping):
+        found = type(extensions).__name__
+        raise ConfigurationError(
+            Problem(where, "extensions", "a mapping of StashKey to value", f"a {found}")
+        )
+    wrong = [key for key in extensions if not isinstance(key, StashKey)]
+    if wrong:
+        raise ConfigurationError(
+            [
+                Problem(
+                    where,
+                    "extensions",
+                    "keys that are StashKey objects, each defined by the plugin that reads it",
+                    f"the key {key!r}",
+                    hint="import the plugin's key (KEY = StashKey[...]() in its module) "
+                    "and declare extensions={KEY: value}",
+                )
+                for key in wrong
+            ]
+        )
+    return Stash(extensions)
 
 
 def _required(component: Component, what: str, value: type[Any] | None) -> type[Any]:

@@ -71,7 +71,7 @@ class Administrator:
     ``template="fork"`` forks the template from this process, when it has a
     single thread, instead of starting a fresh interpreter: components start
     sooner, but they inherit this process's modules and whatever it changed
-    in them (a test's monkeypatches, a configured Django). ``oservices up``
+    in them (a test's monkeypatches, a framework set up by the setup stage). ``oservices up``
     asks for it; a test or an embedding program should not, unless its
     process holds nothing the components must not see.
     """
@@ -714,8 +714,9 @@ class Administrator:
     def _fingerprint(self, instance: Instance, settings: Settings | None = None) -> str:
         """A digest of what the component starts with, as resolved now.
 
-        Its configuration, its service's, and the package configurations its
-        setup stage applies (logging, Django): a change to any restarts it.
+        Its configuration, its service's, and the package configurations of the
+        plugins whose setup hook runs in every component's process: a change to
+        any restarts it.
         """
         resolver = self.system.resolver(settings or self.settings)
         owned = [(instance.component.configuration, instance.name)]

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TextIO, TypeVar, cast, final
+from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar, final
 
 from oservices_core._config.atomic import write_atomic
+from oservices_core._plugins.stash import Stash
 
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
@@ -21,41 +22,10 @@ if TYPE_CHECKING:
     from oservices_core._config.settings import Settings
     from oservices_core._plugins.system import System
 
-__all__ = ["Artifact", "Context", "Lazy", "Stash", "StashKey", "plugin_in_frames"]
+__all__ = ["Artifact", "Context", "Lazy", "plugin_in_frames"]
 
-T = TypeVar("T")
 V = TypeVar("V")
 Status = Literal["created", "updated", "unchanged", "kept", "would create", "would update"]
-
-
-@final
-class StashKey(Generic[T]):
-    """A typed key for :class:`Stash`: ``KEY = StashKey[int]()`` at module level."""
-
-    __slots__ = ()
-
-
-@final
-class Stash:
-    """Per-plugin storage that mypy checks: values are typed by their :class:`StashKey`."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self) -> None:
-        self._items: dict[StashKey[Any], object] = {}
-
-    def __setitem__(self, key: StashKey[T], value: T) -> None:
-        self._items[key] = value
-
-    def __getitem__(self, key: StashKey[T]) -> T:
-        return cast("T", self._items[key])
-
-    def get(self, key: StashKey[T], default: T) -> T:
-        """The value at ``key``, or ``default``."""
-        return cast("T", self._items.get(key, default))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
 
 
 @final

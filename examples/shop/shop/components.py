@@ -2,12 +2,14 @@
 
 Each ``main`` is a ``"module:function"`` string: its module, and Django with
 it, is imported only in the component's own process, after the setup stage
-has configured Django (every component here lists ``django_apps``).
+has configured Django (every component here lists the shop's application
+under the ``django`` plugin's key, ``DJANGO_APPS``, in its extension slot).
 """
 
 from __future__ import annotations
 
 from oservices_core import Component, Service
+from oservices_plugins.django import DJANGO_APPS
 from shop.clients import SchedulerClient, ShopClient, WorkerClient
 from shop.configuration import ApiConfiguration, SchedulerConfiguration, WorkerConfiguration
 from shop.hooks import APP
@@ -22,7 +24,7 @@ api = Component(
     main="shop.api:main",
     client=ShopClient,
     mock=ShopMock,
-    django_apps=[APP],
+    extensions={DJANGO_APPS: (APP,)},
     ready="tcp",  # the port in its configuration accepts connections
     stop_signal="SIGTERM",  # gunicorn's graceful stop
     stop_timeout=10.0,
@@ -38,7 +40,7 @@ worker = Component(
     main="shop.worker:main",
     client=WorkerClient,
     mock=WorkerMock,
-    django_apps=[APP],
+    extensions={DJANGO_APPS: (APP,)},
     ready="notify",
 )
 
@@ -49,7 +51,7 @@ scheduler = Component(
     main="shop.scheduler:main",
     client=SchedulerClient,
     mock=SchedulerMock,
-    django_apps=[APP],
+    extensions={DJANGO_APPS: (APP,)},
     ready="notify",
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from oservices_core import hookimpl
+from oservices_plugins.django import DJANGO_APPS
 
 if TYPE_CHECKING:
     from oservices_core import Configuration, Context
@@ -33,7 +34,8 @@ def oservices_configure(context: Context, name: str, configuration: Configuratio
     """Point Django at the shop's URLs when the shop's application runs in this system."""
     if name != "django":
         return
-    if not any(APP in c.django_apps for c in context.system.components.values()):
+    components = context.system.components.values()
+    if not any(APP in c.extensions.get(DJANGO_APPS, ()) for c in components):
         return
     if getattr(configuration, "root_urlconf", URLCONF) is None:
         configuration.root_urlconf = URLCONF
