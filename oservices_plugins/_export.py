@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from oservices_core import Component, Configuration, Context, System
 
 __all__ = [
-    "check_system",
     "configuration_file",
     "configuration_names",
     "container_command",
@@ -245,15 +244,6 @@ def _reveal(value: Any) -> str:
 
 
 # The cross-reference check -----------------------------------------------------------
-
-
-def check_system(context: Context) -> None:
-    """The system's own check (``System.check``), with configurations as this build
-    resolved them."""
-    def at(name: str, settings: Settings) -> Configuration | None:
-        return resolved_at(context, name, settings)
-
-    context.system.check(context.settings, configuration_at=at)
 
 
 # YAML -----------------------------------------------------------------------------------

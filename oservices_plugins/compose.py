@@ -19,7 +19,6 @@ from pydantic import Field
 
 from oservices_core import Configuration, Context, Settings, hookimpl
 from oservices_plugins._export import (
-    check_system,
     configuration_file,
     configuration_names,
     container_command,
@@ -75,7 +74,6 @@ def oservices_build(context: Context) -> None:
     if not isinstance(configuration, ComposeConfiguration):
         return
     require(NAME, "image", configuration.image, "the container image that has the system installed")
-    check_system(context)
     context.write_file(FILE, to_yaml(compose(context, configuration)))
 
 

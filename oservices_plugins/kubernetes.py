@@ -27,7 +27,6 @@ from pydantic import Field
 
 from oservices_core import Configuration, ConfigurationError, Context, Problem, Settings, hookimpl
 from oservices_plugins._export import (
-    check_system,
     configuration_file,
     configuration_names,
     container_command,
@@ -80,7 +79,6 @@ def oservices_build(context: Context) -> None:
     if not isinstance(configuration, KubernetesConfiguration):
         return
     require(NAME, "image", configuration.image, "the container image that has the system installed")
-    check_system(context)
     for path, manifest in manifests(context, configuration).items():
         secret = manifest["kind"] == "Secret"
         context.write_file(f"kubernetes/{path}", to_yaml(manifest), mode=0o600 if secret else 0o644)

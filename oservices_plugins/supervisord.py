@@ -19,7 +19,6 @@ from pydantic import Field
 
 from oservices_core import Configuration, ConfigurationError, Context, Problem, Settings, hookimpl
 from oservices_plugins._export import (
-    check_system,
     dependency_depth,
     enabled,
     host_command,
@@ -66,7 +65,6 @@ def oservices_build(context: Context) -> None:
     configuration = enabled(context, NAME)
     if not isinstance(configuration, SupervisordConfiguration):
         return
-    check_system(context)
     settings = host_settings(context)
     components = host_components(context.system, settings.host)
     context.write_file(FILE, render(context, settings, components, configuration.python))

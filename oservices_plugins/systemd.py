@@ -19,7 +19,6 @@ from pydantic import Field
 
 from oservices_core import Configuration, Context, Settings, hookimpl
 from oservices_plugins._export import (
-    check_system,
     enabled,
     host_command,
     host_components,
@@ -69,7 +68,6 @@ def oservices_build(context: Context) -> None:
     configuration = enabled(context, NAME)
     if not isinstance(configuration, SystemdConfiguration):
         return
-    check_system(context)
     settings = host_settings(context)
     components = host_components(context.system, settings.host)
     target = target_name(context.system.name)

@@ -174,3 +174,36 @@ def test_one_up_parses_the_system_file_once_and_builds_one_resolver(
             if component.configuration is not None:
                 assert component.CONF is not None
     assert counted == {"parsed": 1, "resolvers": 1}
+
+
+def test_a_build_checks_the_system_once(
+    tmp_path: Path, programs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four exporters enabled: the build stage runs ``System.check`` once, not per exporter."""
+    from oservices_core import System
+    from oservices_core._plugins.system import load_system
+    from oservices_core._workflow.run import run_workflow
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "system.toml").write_text(
+        'name = "reports"\ncomponents = ["reporter"]\nservices = ["reporting"]\n'
+        "[configurations.reporter]\nhttp_port = 8123\n"
+        '[configurations.kubernetes]\nenabled = true\nimage = "r:1"\n'
+        '[configurations.compose]\nenabled = true\nimage = "r:1"\n'
+        "[configurations.supervisord]\nenabled = true\n"
+        "[configurations.systemd]\nenabled = true\n",
+        encoding="utf-8",
+    )
+    checks: list[str] = []
+    check = System.check
+
+    def counting(self: System, *args: Any, **kwargs: Any) -> None:
+        checks.append(self.name)
+        check(self, *args, **kwargs)
+
+    monkeypatch.setattr(System, "check", counting)
+    with load_settings(home=tmp_path).activate():
+        _, reports = run_workflow(load_system(), ("build",), out=io.StringIO())
+    written = {a.path.parts[-2] for a in reports[-1].artifacts if len(a.path.parts) > 1}
+    assert {"kubernetes", "compose", "supervisord", "systemd"} <= written
+    assert checks == ["reports"]

@@ -58,7 +58,9 @@ class Stage:
     names the one whose implementation raised. ``run(hooks, context, progress)``
     calls them through the typed facade, ``pm.hooks``. An ``incremental`` stage
     run with only what it needs records its inputs and the files it wrote, and
-    is up to date (its hooks are not called) while neither changed.
+    is up to date (its hooks are not called) while neither changed. A stage that
+    ``checks`` runs ``System.check`` first, once, with the configurations as
+    configured (what it writes must describe a system that can run).
     """
 
     name: str
@@ -66,6 +68,7 @@ class Stage:
     run: Runner
     needs: tuple[str, ...] = ()
     incremental: bool = False
+    checks: bool = False
 
     @property
     def hook(self) -> str:
@@ -98,6 +101,7 @@ STAGES: tuple[Stage, ...] = (
         lambda hooks, context, _: hooks.build(context=context),
         needs=("configure",),
         incremental=True,
+        checks=True,
     ),
 )
 _BY_NAME = {stage.name: stage for stage in STAGES}
@@ -207,12 +211,24 @@ def _run_stage(
     context.stage = stage.name
     first = len(context.artifacts)
     started = time.perf_counter()
+    if stage.checks:
+        _check(context)
     with _failures(pm, stage, context):
         stage.run(pm.hooks, context, progress)
     context.commit()
     report.seconds = time.perf_counter() - started
     report.artifacts = context.artifacts[first:]
     return report
+
+
+def _check(context: Context) -> None:
+    """``System.check`` with each configuration as configured, at the settings asked for."""
+
+    def at(name: str, settings: Settings) -> Any:
+        with settings.activate():  # settings-derived values follow the host's settings
+            return context.resolved[name].value
+
+    context.system.check(context.settings, configuration_at=at)
 
 
 @contextmanager
