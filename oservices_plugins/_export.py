@@ -140,8 +140,7 @@ def resolved_at(context: Context, name: str, settings: Settings) -> Configuratio
     """Configuration ``name`` as a process running with ``settings`` resolves it."""
     if name not in context.resolved:
         return None
-    with settings.activate():  # settings-derived values follow the settings active here
-        value: Configuration = context.resolved[name].value
+    value: Configuration = context.resolved[name].at(settings)
     return value
 
 
@@ -196,13 +195,11 @@ def secret_variables(context: Context, name: str, settings: Settings) -> dict[st
     """The secret values of configuration ``name`` that are not defaults, as the
     ``OSERVICES_NAME__FIELD`` variables that set them (the environment layer)."""
     resolved = context.resolved[name]
-    with settings.activate():
-        value = resolved.value
-        return {
-            _variable(name, path): secret
-            for path, secret in _secrets(value, ())
-            if resolved.winner(path).kind != "default"
-        }
+    return {
+        _variable(name, path): secret
+        for path, secret in _secrets(resolved.at(settings), ())
+        if resolved.winner(path).kind != "default"  # which layer set it: the same on every host
+    }
 
 
 def _variable(name: str, path: tuple[str, ...]) -> str:

@@ -138,6 +138,14 @@ class Resolved(Generic[C]):
             return cached[1]
         return self._compute(settings)
 
+    def at(self, settings: Settings) -> C:
+        """The configuration as a process with ``settings`` resolves it (another host's, a
+        container's), without activating them here."""
+        cached = self._cache
+        if cached is not None and (cached[0] is settings or cached[0] == settings):
+            return cached[1]
+        return _validate(self.cls, self.name, [settings_layer(self.cls, settings), *self._layers])
+
     def _compute(self, settings: Settings) -> C:
         layers = [settings_layer(self.cls, settings), *self._layers]
         value = _validate(self.cls, self.name, layers)

@@ -225,8 +225,7 @@ def _check(context: Context) -> None:
     """``System.check`` with each configuration as configured, at the settings asked for."""
 
     def at(name: str, settings: Settings) -> Any:
-        with settings.activate():  # settings-derived values follow the host's settings
-            return context.resolved[name].value
+        return context.resolved[name].at(settings)
 
     context.system.check(context.settings, configuration_at=at)
 
