@@ -207,3 +207,20 @@ def test_a_build_checks_the_system_once(
     written = {a.path.parts[-2] for a in reports[-1].artifacts if len(a.path.parts) > 1}
     assert {"kubernetes", "compose", "supervisord", "systemd"} <= written
     assert checks == ["reports"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[configurations.a]\nx = " + "[" * 5000 + "]" * 5000 + "\n",
+        "[configurations.a]\nx = " + "9" * 5000 + "\n",
+    ],
+    ids=["deep nesting", "a 5000-digit integer"],
+)
+def test_a_hostile_system_file_is_a_located_error(tmp_path: Path, text: str) -> None:
+    """Read once, for every path: a located error with exit 2, never a traceback."""
+    (tmp_path / "system.toml").write_text(text, encoding="utf-8")
+    result = oservices_in(tmp_path, "config", "show", "logging")
+    assert result.returncode == 2, result.stderr
+    assert f"{tmp_path / 'system.toml'}: expected TOML a person would write" in result.stderr
+    assert "Traceback" not in result.stderr

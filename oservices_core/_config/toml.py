@@ -321,6 +321,14 @@ def loads(text: str, where: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(syntax_problem(str(exc), where, text)) from None
+    except (RecursionError, ValueError) as exc:
+        # tomllib recurses per nesting level, and Python refuses integers of over
+        # 4300 digits: neither is a configuration, and neither may end the reader.
+        found = "nesting too deep to read" if isinstance(exc, RecursionError) else (
+            "an integer too long to read" if "digits" in str(exc) else str(exc)
+        )
+        problem = Problem(where, "", "TOML a person would write", found, hint="simplify the file")
+        raise ConfigurationError(problem) from None
 
 
 def syntax_problem(message: str, where: str, text: str) -> Problem:
