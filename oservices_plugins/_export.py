@@ -105,8 +105,10 @@ def host_settings(context: Context) -> Settings:
 
 def container_environment(settings: Settings) -> dict[str, str]:
     """The ``OSERVICES_*`` variables of a container: ``settings`` without the host, which
-    names the build's machine, not the container's."""
-    return {k: v for k, v in settings.environ().items() if k != "OSERVICES_HOST"}
+    names the build's machine, not the container's, and without the system file, a path
+    of the build's machine (its values are folded into the mounted configuration files)."""
+    local = {"OSERVICES_HOST", "OSERVICES_SYSTEM_FILE"}
+    return {k: v for k, v in settings.environ().items() if k not in local}
 
 
 def moved_settings(settings: Settings, home: str) -> Settings:
