@@ -198,7 +198,7 @@ def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
     template.kill()
     assert system.process.wait(30) != 0
     assert "the template process died" in system.log()
-    wait_for(lambda: not carrying(system.token), 5.0, "every process to be gone")
+    wait_for(lambda: not carrying(system.token), 15.0, "every process to be gone")
 
 
 def test_sigterm_stops_everything_and_exits_zero(up: Callable[..., Up]) -> None:
