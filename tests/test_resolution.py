@@ -224,3 +224,15 @@ def test_a_hostile_system_file_is_a_located_error(tmp_path: Path, text: str) -> 
     assert result.returncode == 2, result.stderr
     assert f"{tmp_path / 'system.toml'}: expected TOML a person would write" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "value", ["missing.toml", ".", "a\nb.toml"], ids=["missing", "dir", "newline"]
+)
+def test_a_bad_system_file_setting_is_a_located_error(tmp_path: Path, value: str) -> None:
+    """``OSERVICES_SYSTEM_FILE`` naming no readable file: exit 2 naming the path."""
+    env = {"OSERVICES_SYSTEM_FILE": value}
+    result = oservices_in(tmp_path, "config", "show", "logging", env=env)
+    assert result.returncode == 2, result.stderr
+    assert str(tmp_path / value) in result.stderr
+    assert "Traceback" not in result.stderr
