@@ -8,6 +8,7 @@ group is gone and that no process on the machine carries the token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -97,7 +98,8 @@ class Up:
             self.process.kill()
         self.process.wait(30)
         for process in carrying(self.token):
-            process.kill()
+            with contextlib.suppress(psutil.Error):  # gone meanwhile
+                process.kill()
 
 
 @pytest.fixture

@@ -59,6 +59,8 @@ def test_every_option_and_usage_is_shown() -> None:
     for path, parser in _walk(_parser()[0]):
         assert f"usage: {' '.join(path)}" in reference, path
         for action in parser._actions:
+            if action.help == argparse.SUPPRESS:  # internal: not for users
+                continue
             for option in action.option_strings:
                 if option not in ("-h", "--help"):
                     assert f"`{option}" in reference, (path, option)

@@ -149,7 +149,7 @@ def test_one_up_parses_the_system_file_once_and_builds_one_resolver(
     addresses, make the Administrator (its check and each spawn's fingerprint and
     configuration), and each component's ``CONF``."""
     from oservices_core import Administrator
-    from oservices_core._cli.running import api_addresses
+    from oservices_core._cli.up import api_addresses
     from oservices_core._plugins.system import load_system
     from oservices_core._workflow.run import run_workflow
 

@@ -1,4 +1,5 @@
-"""The running commands: ``up``, ``status``, ``stop``, ``restart``, ``logs`` and ``run``.
+"""The running commands: ``status``, ``stop``, ``restart``, ``logs`` and ``run``
+(``up`` is in :mod:`oservices_core._cli.up`).
 
 Their parsers are in :mod:`oservices_core._cli.running_parsers`; this module loads only
 when one of them runs.
@@ -8,124 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 __all__ = [
-    "api_addresses",
+    "ADMINISTRATOR_LOG",
+    "EXIT_NOT_READY",
     "logs_command",
+    "print_statuses",
     "restart_command",
     "run_command",
     "status_command",
     "stop_command",
-    "up_command",
 ]
 
 EXIT_NOT_READY = 3
 # Not a valid component name, so no component's log can take it.
 ADMINISTRATOR_LOG = "_administrator.log"
-
-
-def up_command(args: argparse.Namespace) -> int:
-    """Build, then run the Administrator in the foreground or in the background."""
-    from oservices_core._config.settings import active_settings
-
-    settings = active_settings()
-    if args.detach:
-        # Here, not only in the child: its status must not be another Administrator's.
-        _refuse_a_second(settings.run_dir)
-        return _detach(args, settings.run_dir, settings.log_dir)
-    from oservices_core._plugins.system import load_system
-    from oservices_core._supervisor.administrator import Administrator
-
-    system = load_system()
-    # This process holds nothing of its own that a component must not inherit.
-    administrator = Administrator(
-        system, settings=settings, on_event=_print_event, template="fork"
-    )
-    administrator.preload()  # takes the run directory; the template loads while we build
-    _prepare(system)
-    for service, address in api_addresses(system):
-        _print_event("oservices", f"{service} API at {address}")
-    return administrator.run()
-
-
-def _refuse_a_second(run_dir: Path) -> None:
-    """Fail before building when an Administrator already uses this run directory."""
-    from oservices_core._supervisor.control import lock
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.close(lock(run_dir))  # taken for good by the Administrator itself
-
-
-def _prepare(system: Any) -> None:
-    from oservices_core._workflow.run import run_workflow
-
-    for stages in (("build",), ("init",)):
-        _, reports = run_workflow(system, stages, out=sys.stderr)
-        for report in reports:
-            state = "up to date" if report.up_to_date else f"{len(report.artifacts)} files"
-            _print_event("oservices", f"{report.name}: {state}")
-
-
-def api_addresses(system: Any) -> list[tuple[str, str]]:
-    """Each service's API address, where its API component's configuration has a port."""
-    found = []
-    resolver = system.resolver()
-    for service in system.services.values():
-        component = system.components.get(service.api) if service.api else None
-        if component is None:
-            continue
-        cls = component.configuration
-        listen = component.listen(resolver.resolve(cls, component.name).value if cls else None)
-        if listen is not None:
-            found.append((service.name, listen.url()))
-    return found
-
-
-def _print_event(name: str, message: str) -> None:
-    stamp = time.strftime("%H:%M:%S")
-    print(f"{stamp} {name}: {message}", flush=True)
-
-
-def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
-    from oservices_core._errors import AdministratorError, NotRunningError
-    from oservices_core._plugins.system import load_system
-    from oservices_core._supervisor.control import request
-
-    log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "oservices_core", "up"]
-    if args.system:
-        command.append(os.path.abspath(args.system))
-    with (log_dir / ADMINISTRATOR_LOG).open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            where = log_dir / ADMINISTRATOR_LOG
-            code = process.returncode
-            raise AdministratorError(f"the Administrator exited with {code}; see {where}")
-        try:
-            statuses = request(run_dir, "status")
-        except NotRunningError:
-            statuses = None
-        if statuses and all(s["state"] == "RUNNING" and s["ready"] for s in statuses):
-            print(f"oservices: Administrator running, pid {process.pid}; 'oservices stop' stops it")
-            _print_table(statuses)
-            for service, address in api_addresses(load_system()):
-                print(f"{service} API at {address}")
-            return 0
-        time.sleep(0.1)
-    print(f"oservices: not every component is ready after {args.timeout:g}s", file=sys.stderr)
-    return EXIT_NOT_READY
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -140,6 +43,19 @@ def status_command(args: argparse.Namespace) -> int:
         _print_table(statuses)
     healthy = all(s["state"] == "RUNNING" and s["ready"] for s in statuses)
     return 0 if healthy else EXIT_NOT_READY
+
+
+def print_statuses() -> None:
+    """Print the running Administrator's status table, if it answers."""
+    from oservices_core._config.settings import active_settings
+    from oservices_core._errors import OservicesError
+    from oservices_core._supervisor.control import request
+
+    try:
+        statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
+    except OservicesError:
+        return
+    _print_table(statuses)
 
 
 def _print_table(statuses: list[dict[str, Any]]) -> None:

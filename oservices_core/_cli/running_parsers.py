@@ -35,7 +35,9 @@ def add_parsers(commands: Any) -> None:
         metavar="S",
         help="with -d: seconds to wait for every component to be ready (default: 120)",
     )
-    up.set_defaults(handler=_lazy("up_command"))
+    # The pipe of ``up -d`` to the detached Administrator it starts: not for users.
+    up.add_argument("--report-fd", type=int, default=None, help="==SUPPRESS==")
+    up.set_defaults(handler=_lazy("up_command", "up"))
     status = commands.add_parser("status", help="each component's state (exit 0: all ready)")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
     status.set_defaults(handler=_lazy("status_command"))
@@ -63,11 +65,12 @@ def add_parsers(commands: Any) -> None:
     run.set_defaults(handler=_lazy("run_command"))
 
 
-def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
+def _lazy(name: str, module: str = "running") -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
-        from oservices_core._cli import running as _cli_running
+        import importlib
 
-        run: Callable[[argparse.Namespace], int] = getattr(_cli_running, name)
+        commands = importlib.import_module(f"oservices_core._cli.{module}")
+        run: Callable[[argparse.Namespace], int] = getattr(commands, name)
         return run(args)
 
     return handler

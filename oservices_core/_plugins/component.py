@@ -7,6 +7,7 @@ declares a component stays neutral (importable with nothing set up).
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, final
@@ -56,9 +57,12 @@ class Component:
     :class:`Readiness`), ``restart`` when it is started again (a
     :class:`Restart` or just its policy), ``stop_signal`` and ``stop_timeout``
     how it is stopped (then SIGKILL to its process group), ``start_timeout``
-    how long it may take to be ready. ``spawn`` is ``"fork"`` (from a template
-    process that has imported its modules already) or ``"exec"`` (a fresh
-    interpreter, for a component that must not inherit anything).
+    how long it may take to be ready. With ``ready=None`` (no readiness
+    signal), it counts as started once alive for ``start_seconds``, as
+    supervisord's ``startsecs``: an exit before that is a failed start.
+    ``spawn`` is ``"fork"`` (from a template process that has imported its
+    modules already) or ``"exec"`` (a fresh interpreter, for a component that
+    must not inherit anything).
     """
 
     __slots__ = (
@@ -74,6 +78,7 @@ class Component:
         "ready",
         "restart",
         "spawn",
+        "start_seconds",
         "start_timeout",
         "stop_signal",
         "stop_timeout",
@@ -95,6 +100,7 @@ class Component:
         stop_signal: str | int = "SIGTERM",
         stop_timeout: float = 10.0,
         start_timeout: float = 60.0,
+        start_seconds: float = 1.0,
         spawn: Literal["fork", "exec"] = "fork",
     ) -> None:
         self.name = check_name("component", name)
@@ -104,6 +110,7 @@ class Component:
         self.stop_signal = parse_signal(stop_signal, where)
         self.stop_timeout = _positive(where, "stop_timeout", stop_timeout)
         self.start_timeout = _positive(where, "start_timeout", start_timeout)
+        self.start_seconds = _seconds_at_least_zero(where, "start_seconds", start_seconds)
         if spawn not in ("fork", "exec"):
             raise ConfigurationError(Problem(where, "spawn", "'fork' or 'exec'", repr(spawn)))
         self.spawn = spawn
@@ -174,6 +181,12 @@ class Component:
 def _positive(where: str, key: str, value: float) -> float:
     if not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(Problem(where, key, "a number of seconds > 0", repr(value)))
+    return float(value)
+
+
+def _seconds_at_least_zero(where: str, key: str, value: float) -> float:
+    if not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ConfigurationError(Problem(where, key, "a number of seconds >= 0", repr(value)))
     return float(value)
 
 

@@ -21,9 +21,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, final
 
 from oservices_core._errors import (
@@ -112,9 +114,14 @@ class Administrator:
         self._finished: Future[None] = Future()
         self._signals: list[int] = []
         self._early: set[int] = set()  # process groups that said READY before we knew them
+        # Requests for the template, in order, until its socket takes them: it
+        # never blocks the loop, and back-pressure only delays them.
+        self._outbox: deque[_Outgoing] = deque()
+        self._nofile: int | None = None  # the descriptor limit components get back
         self._changed = threading.Condition()
         self._version = 0  # counts events, so a waiter knows whether it missed one
         self._interrupts = 0
+        self.event_errors = 0  # events the ``on_event`` callback failed to take
 
     # The public API (any thread) ---------------------------------------------
 
@@ -133,6 +140,8 @@ class Administrator:
         while True:
             with self._changed:
                 seen = self._version
+            if self._finished.done():
+                raise AdministratorError("the Administrator stopped before all were ready")
             states = self._call(lambda: {n: self._brief(n) for n in wanted})
             failed = [f"{n} is {s}: {why}" for n, (s, _, why) in states.items() if s in _DONE]
             if failed:
@@ -235,22 +244,25 @@ class Administrator:
         run_dir = self.settings.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.control:
-            from oservices_core._supervisor.control import lock
+            from oservices_core._supervisor.control import ControlServer, lock
 
             self._lock_fd = lock(run_dir)
+            # Listening from now on: a request sent while ``up`` builds waits in the backlog.
+            self._control = ControlServer(self._loop, run_dir, set(self.instances), self._dispatch)
         self._env = self._environment()
+        self._nofile = _procutil.raise_nofile_limit()
         self._launch_template()
 
     def _open(self) -> None:
-        run_dir = self.settings.run_dir
         self.preload()
         self._await_template()
         self._notify = NotifyListener(self.token)
         self._loop.add_reader(self._notify.sock, self._on_notify)
-        if self.control:
-            from oservices_core._supervisor.control import ControlServer
-
-            self._control = ControlServer(self._loop, run_dir, set(self.instances), self._dispatch)
+        # Requests that came while the template loaded (or ``up`` built) are answered
+        # before anything starts, so that a ``stop`` among them is not lost.
+        for _ in range(64):
+            if not self._loop.run_once(timeout=0):
+                break
 
     def _launch_template(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -321,13 +333,17 @@ class Administrator:
     # Starting ----------------------------------------------------------------
 
     def _start_all(self) -> None:
+        if self._shutting_down:  # stopped before it started
+            self._event("administrator", "stopped before starting anything")
+            return
         for name in self.order:
             self._want(self.instances[name])
 
     def _want(self, instance: Instance) -> None:
         instance.wanted = True
-        if instance.state in ("STOPPED", "EXITED", "FATAL"):
+        if instance.state in ("STOPPED", "EXITED", "FATAL"):  # a fresh start: no backoff left
             instance.failures.clear()
+            instance.quick = 0
             instance.reason = ""
         self._maybe_start(instance)
 
@@ -355,19 +371,23 @@ class Administrator:
         self._spawns += 1
         instance.spawn_id = self._spawns
         self._by_spawn[self._spawns] = instance
-        env = {
-            **self._env,
+        self._hook(self._hooks.component_starting, component=instance.component)
+        # Only what differs from the environment the template already holds.
+        own = {
             _template.INSTANCE_VARIABLE: f"{self.token}.{instance.name}.{self._spawns}",
             "OSERVICES_COMPONENT": instance.name,
             "NOTIFY_SOCKET": self._notify.address,
         }
-        self._hook(self._hooks.component_starting, component=instance.component)
-        read_end, write_end = os.pipe()
-        request = {"op": "spawn", "id": self._spawns, "name": instance.name, "env": env}
-        request["exec"] = instance.component.spawn == "exec"
-        socket.send_fds(self._tsock, [json.dumps(request).encode()], [write_end])
-        os.close(write_end)
-        self._watch_output(instance, read_end)
+        request = {
+            "op": "spawn",
+            "id": self._spawns,
+            "name": instance.name,
+            "set": own,
+            "exec": instance.component.spawn == "exec",
+            "nofile": self._nofile,
+        }
+        self._outbox.append(_Outgoing(request, instance, self._spawns))
+        self._flush_outbox()
         instance.state = "STARTING"
         instance.ready = False
         instance.reason = ""
@@ -376,6 +396,42 @@ class Administrator:
             instance, instance.component.start_timeout, lambda: self._start_timed_out(instance)
         )
         self._event(instance.name, "starting")
+
+    def _flush_outbox(self) -> None:
+        """Send what the template's socket takes now; wait for it to be writable for the rest."""
+        if self._tsock is None:
+            return
+        while self._outbox:
+            outgoing = self._outbox[0]
+            instance = outgoing.instance
+            read_end = write_end = -1
+            fds = list(outgoing.fds)
+            if instance is not None:  # its output pipe exists only once the request leaves
+                read_end, write_end = os.pipe()
+                fds.append(write_end)
+            try:
+                socket.send_fds(self._tsock, [json.dumps(outgoing.request).encode()], fds)
+            except BlockingIOError:
+                if instance is not None:
+                    os.close(read_end)
+                    os.close(write_end)
+                self._loop.add_writer(self._tsock, self._flush_outbox)
+                return
+            self._outbox.popleft()
+            for fd in fds:
+                os.close(fd)
+            if instance is not None:
+                self._watch_output(instance, read_end)
+        self._loop.remove_writer(self._tsock)
+
+    def _unqueue(self, instance: Instance) -> bool:
+        """Take back a start the template has not been sent yet; whether there was one."""
+        for outgoing in self._outbox:
+            if outgoing.instance is instance and outgoing.spawn_id == instance.spawn_id:
+                self._outbox.remove(outgoing)
+                self._by_spawn.pop(outgoing.spawn_id, None)
+                return True
+        return False
 
     def _on_spawned(self, instance: Instance, pid: int) -> None:
         early = pid in self._early
@@ -387,7 +443,10 @@ class Administrator:
             self._signal_group(instance, instance.component.stop_signal)
             return
         kind = instance.component.ready.kind
-        if kind == "none" or (kind == "notify" and early):
+        if kind == "none":  # started once it has stayed alive through its start window
+            window = instance.component.start_seconds
+            self._set_timer(instance, window, lambda: self._became_ready(instance))
+        elif kind == "notify" and early:
             self._became_ready(instance)
         elif kind == "tcp":
             self._probe(instance, _PROBE_FIRST)
@@ -408,7 +467,10 @@ class Administrator:
         if instance.state == "STARTING":
             instance.reason = f"not ready within {instance.component.start_timeout:g}s"
             self._event(instance.name, instance.reason)
-            self._signal_group(instance, signal.SIGKILL)
+            if self._unqueue(instance):  # the template never got to it
+                self._exited(instance, instance.spawn_id, None, 1)
+            else:
+                self._signal_group(instance, signal.SIGKILL)
 
     # Readiness ---------------------------------------------------------------
 
@@ -430,12 +492,20 @@ class Administrator:
         def probe() -> None:
             if instance.state != "STARTING":
                 return
-            if instance.address is not None and _procutil.connects(*instance.address):
+            if instance.address is not None and self._listening(instance, *instance.address):
                 self._became_ready(instance)
             else:
                 self._probe(instance, min(delay * 2, _PROBE_MAX))
 
         self._set_timer(instance, delay, probe)
+
+    def _listening(self, instance: Instance, host: str, port: int) -> bool:
+        """Whether the component's own processes listen on its port: another program's
+        listener there does not make it ready."""
+        if instance.pid is None:
+            return False
+        owned = _procutil.listener_owned(instance.pid, port)
+        return _procutil.connects(host, port) if owned is None else owned
 
     def _tcp_address(self, instance: Instance) -> tuple[str, int] | None:
         if instance.component.ready.kind != "tcp":
@@ -525,6 +595,10 @@ class Administrator:
         self._cancel_timer(instance)
         instance.last_exit = returncode
         instance.pid = None
+        # Gone before it was ready (or killed for being late): a failed start, whatever its code.
+        instance.failed_start = instance.state == "STARTING" and not instance.ready
+        if instance.failed_start and not instance.reason:
+            instance.reason = f"exited with {describe_exit(returncode)} before it was ready"
         instance.ready = False
         self._event(instance.name, f"exited with {describe_exit(returncode)}")
         pgid = instance.pgid
@@ -558,7 +632,7 @@ class Administrator:
             instance.quick = 0
         else:
             instance.quick += 1  # even a clean exit backs off when it comes this soon
-        if not policy.succeeded(returncode) or instance.reason.startswith("not ready"):
+        if not policy.succeeded(returncode) or instance.failed_start:
             instance.failures.append(now)
         while instance.failures and now - instance.failures[0] > policy.window:
             instance.failures.popleft()
@@ -606,6 +680,12 @@ class Administrator:
             instance.state = "STOPPED"
         if instance.state in TERMINAL:
             done.set_result(None)
+            return done
+        if instance.state == "STARTING" and self._unqueue(instance):
+            self._cancel_timer(instance)
+            instance.state = "STOPPED"  # never sent: nothing to signal or wait for
+            done.set_result(None)
+            self._event(instance.name, "stopped")
             return done
         instance.waiters.append(done)
         if instance.state in ("STARTING", "RUNNING"):
@@ -682,8 +762,7 @@ class Administrator:
             raise
         self.settings = new
         self._env = self._environment()
-        assert self._tsock is not None
-        self._tsock.send(json.dumps({"op": "reload", "env": self._env}).encode())
+        self._send_environment("reload")
         self._event("administrator", f"reloaded; restarting {', '.join(changed) or 'nothing'}")
         for name in changed:
             instance = self.instances[name]
@@ -695,6 +774,14 @@ class Administrator:
             self._want(instance)
 
         return start
+
+    def _send_environment(self, op: str) -> None:
+        """Send the template a new environment, in a memory file: it may be any size."""
+        fd = os.memfd_create("oservices-environment", os.MFD_CLOEXEC)
+        with os.fdopen(os.dup(fd), "wb") as file:
+            file.write(json.dumps(self._env).encode())
+        self._outbox.append(_Outgoing({"op": op}, fds=(fd,)))
+        self._flush_outbox()
 
     def _environment(self) -> dict[str, str]:
         """The environment of the template and components: the settings, and the system
@@ -803,7 +890,20 @@ class Administrator:
             self._version += 1
             self._changed.notify_all()
         if self.on_event is not None:
-            self.on_event(name, message)
+            try:
+                self.on_event(name, message)
+            except Exception:  # noqa: BLE001 - a full disk under the caller's log must not stop the pool
+                self.event_errors += 1
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A request waiting for the template's socket, with descriptors to pass along."""
+
+    request: dict[str, Any]
+    instance: Instance | None = None
+    spawn_id: int = 0
+    fds: tuple[int, ...] = ()
 
 
 def _reveal(value: Any) -> str:

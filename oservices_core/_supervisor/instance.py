@@ -74,6 +74,7 @@ class Instance:
         self.quick = 0  # exits in a row that came before the run was stable
         self.address: tuple[str, int] | None = None  # where a "tcp" readiness probe connects
         self.last_exit: int | None = None
+        self.failed_start = False  # its last run ended before it was ready
         self.reason = ""
         self.timer: int | None = None  # the one pending timer: start, stop, backoff or probe
         self.log: RotatingLog | None = None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, final
 
-__all__ = ["RotatingLog", "follow", "log_path", "tail", "write_out"]
+__all__ = ["RotatingLog", "follow", "log_path", "open_private", "tail", "write_out"]
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
@@ -53,8 +53,8 @@ class RotatingLog:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        self._file = os.fdopen(fd, "ab")
+        self._file = open_private(self.path)
+        fd = self._file.fileno()
         self._size = os.fstat(fd).st_size
 
     def _rotate(self) -> None:
@@ -68,6 +68,17 @@ class RotatingLog:
         else:
             self.path.unlink(missing_ok=True)
         self._open()
+
+
+def open_private(path: Path) -> BinaryIO:
+    """Open ``path`` to append, readable by its owner only from its first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # made by an older version, or under another umask
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab")
 
 
 def tail(path: Path, lines: int) -> tuple[bytes, int]:

@@ -37,18 +37,49 @@ class Loop:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.selector.register(self.wake_r, selectors.EVENT_READ, self._drain)
+        self._watch(self.wake_r, selectors.EVENT_READ, self._drain)
         self.closed = False
         self.thread: threading.Thread | None = None
 
     def add_reader(self, fd: Any, handler: Handler) -> None:
         """Call ``handler`` whenever ``fd`` is readable."""
-        self.selector.register(fd, selectors.EVENT_READ, handler)
+        self._watch(fd, selectors.EVENT_READ, handler)
 
     def remove_reader(self, fd: Any) -> None:
-        """Stop watching ``fd``."""
+        """Stop watching ``fd`` for reading (and for writing: a reader's end is its end)."""
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(fd)
+
+    def add_writer(self, fd: Any, handler: Handler) -> None:
+        """Call ``handler`` whenever ``fd`` is writable, until :meth:`remove_writer`."""
+        self._watch(fd, selectors.EVENT_WRITE, handler)
+
+    def remove_writer(self, fd: Any) -> None:
+        """Stop watching ``fd`` for writing; its reader, if any, stays."""
+        try:
+            key = self.selector.get_key(fd)
+        except (KeyError, ValueError):
+            return
+        handlers = dict(key.data)
+        handlers.pop(selectors.EVENT_WRITE, None)
+        self._register(fd, handlers)
+
+    def _watch(self, fd: Any, event: int, handler: Handler) -> None:
+        try:
+            handlers = dict(self.selector.get_key(fd).data)
+        except KeyError:
+            handlers = {}
+        handlers[event] = handler
+        self._register(fd, handlers)
+
+    def _register(self, fd: Any, handlers: dict[int, Handler]) -> None:
+        events = 0
+        for event in handlers:
+            events |= event
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(fd)
+        if events:
+            self.selector.register(fd, events, handlers)
 
     def call_later(self, delay: float, handler: Handler) -> int:
         """Call ``handler`` after ``delay`` seconds; a handle for :meth:`cancel`."""
@@ -84,11 +115,22 @@ class Loop:
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self.wake_w, b"\0")
 
-    def run_once(self) -> None:
-        """Wait for the next event or timer, and handle what is due."""
-        for key, _ in self.selector.select(self._timeout()):
-            key.data()
+    def run_once(self, timeout: float | None = None) -> int:
+        """Wait for the next event or timer (at most ``timeout``), and handle what is due.
+
+        Returns how many descriptors were ready.
+        """
+        wait = self._timeout()
+        if timeout is not None:
+            wait = timeout if wait is None else min(wait, timeout)
+        ready = self.selector.select(wait)
+        for key, events in ready:
+            for event, handler in list(key.data.items()):
+                # A handler may close the descriptor another one of its events would use.
+                if events & event and key.fd in self.selector.get_map():
+                    handler()
         self._run_timers()
+        return len(ready)
 
     def close(self) -> None:
         """Release the selector and the wake-up pipe."""

@@ -22,12 +22,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "connects",
+    "descendants",
     "group_alive",
     "kept_name",
     "kill_group",
+    "listener_owned",
     "pgid_of",
+    "raise_nofile_limit",
     "reset_signals",
     "set_name",
+    "set_nofile_limit",
     "set_parent_death_signal",
     "set_subreaper",
     "unix_address",
@@ -155,3 +159,93 @@ def pgid_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def raise_nofile_limit() -> int | None:
+    """Raise this process's descriptor limit to its hard limit; the soft limit it had.
+
+    A pool holds a few descriptors per component (its output pipe and file), so
+    a thousand components need more than the usual soft limit of 1024, as
+    supervisord's ``minfds`` knows. The components get the old limit back.
+    """
+    import resource
+
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (OSError, ValueError):
+        return None
+    return soft
+
+
+def set_nofile_limit(soft: int | None) -> None:
+    """Give this process the descriptor limit ``soft`` back (nothing for ``None``)."""
+    import resource
+
+    if soft is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it, read from ``/proc`` without scanning all of it."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            children = f"/proc/{current}/task/{task}/children"
+            with contextlib.suppress(OSError, ValueError), open(children, encoding="ascii") as file:
+                todo += [int(child) for child in file.read().split()]
+    return found
+
+
+def listener_owned(pid: int, port: int) -> bool | None:
+    """Whether a TCP socket listening on ``port`` belongs to ``pid`` or its descendants.
+
+    ``None`` when the kernel does not say (no ``/proc/net/tcp``): the caller
+    then makes do with a connection. Another program on the port does not count.
+    """
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    if not inodes:
+        return False
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for member in descendants(pid):
+        try:
+            fds = os.listdir(f"/proc/{member}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{member}/fd/{fd}") in wanted:
+                    return True
+    return False
+
+
+def _listening_inodes(port: int) -> set[int] | None:
+    found: set[int] = set()
+    readable = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as file:
+                lines = file.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXADDR:HEXPORT; state 0A is LISTEN; field 9 is the inode.
+            listening = len(fields) > 9 and fields[3] == "0A"
+            if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(int(fields[9]))
+    return found if readable else None

@@ -14,8 +14,11 @@ It is also:
   descendant before it exits.
 
 Messages are JSON, one per SOCK_SEQPACKET datagram. To the template:
-``{"op": "spawn", "id", "name", "env", "exec"}`` with the log pipe's write end
-as an attached descriptor, ``{"op": "reload", "env"}``. From it: ``ready``
+``{"op": "spawn", "id", "name", "set", "exec", "nofile"}`` with the log pipe's
+write end as an attached descriptor (``set``: the variables a component's
+environment adds to the template's own, which it got once, when it started;
+``nofile``: the descriptor limit to give it back), and ``{"op": "reload"}``
+with a memory file holding the new environment as JSON. From it: ``ready``
 (plugins loaded), ``spawned`` (id, pid), ``spawn_failed`` (id, error) and
 ``exited`` (id, pid, returncode).
 """
@@ -61,6 +64,7 @@ class _Template:
         self.leaders: dict[int, tuple[int, _Mark]] = {}  # pid -> (spawn id, its processes' mark)
         self.dying: dict[_Mark, tuple[int, float]] = {}  # -> (pgid, sweep until)
         self.wake_r, self.wake_w = os.pipe()
+        self.env = dict(os.environ)  # every component's environment, before its own variables
         self.settings: Settings | None = None
         self.system: System | None = None
         self.selector = selectors.DefaultSelector()
@@ -72,6 +76,7 @@ class _Template:
         if env is not None:
             os.environ.clear()
             os.environ.update(env)
+            self.env = dict(env)
         self.settings = load_settings()
         with self.settings.activate():
             self.system = load_system(self.system_file)
@@ -115,7 +120,7 @@ class _Template:
         os.close(log_fd)
         with contextlib.suppress(OSError):  # the child may have done it, or exited already
             os.setpgid(pid, pid)
-        token = request["env"].get(INSTANCE_VARIABLE, "")
+        token = request["set"].get(INSTANCE_VARIABLE, "")
         self.leaders[pid] = (request["id"], _Mark(token, _procutil.kept_name(request["name"])))
         self.send({"event": "spawned", "id": request["id"], "pid": pid})
 
@@ -153,7 +158,8 @@ class _Template:
         _procutil.reset_signals()
 
     def _run(self, request: dict[str, Any]) -> int:
-        env: dict[str, str] = request["env"]
+        env: dict[str, str] = {**self.env, **request["set"]}
+        _procutil.set_nofile_limit(request.get("nofile"))
         os.environ.clear()
         os.environ.update(env)
         name: str = request["name"]
@@ -260,12 +266,15 @@ class _Template:
         if request["op"] == "spawn":
             self.spawn(request, fds)
         elif request["op"] == "reload":
-            self._reload(request)
+            self._reload(fds)
         return True
 
-    def _reload(self, request: dict[str, Any]) -> None:
+    def _reload(self, fds: list[int]) -> None:
         try:
-            self.load(request["env"])
+            with os.fdopen(fds[0], "rb") as file:
+                file.seek(0)
+                env = json.loads(file.read())
+            self.load(env)
         except Exception as exc:  # noqa: BLE001 - reported to the Administrator, which decides
             self.send({"event": "reload_failed", "error": str(exc)})
         else:

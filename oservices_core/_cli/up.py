@@ -1,0 +1,268 @@
+"""``oservices up``: build, then run the Administrator in the foreground or in the background.
+
+In the background (``up -d``), this process starts ``oservices up`` again,
+detached, with a pipe: the detached Administrator writes JSON lines on it, one
+event per line, and this process prints what they say and returns as soon as
+the last one arrives, without polling and without loading the plugins itself:
+
+- ``{"event": "ready", "pid", "addresses": [[service, url], ...]}``: every component is ready;
+- ``{"event": "failed", "error", "components": [{"name", "state", "reason", "log"}, ...]}``:
+  a component went FATAL or EXITED (``log``: its last lines), or the Administrator stopped.
+
+An end of the pipe with no such line means the Administrator exited: its own
+log, ``LOG_DIR/_administrator.log``, says why, and its last lines are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from oservices_core._plugins.system import System
+    from oservices_core._supervisor.administrator import Administrator
+
+from oservices_core._cli.running import ADMINISTRATOR_LOG, EXIT_NOT_READY, print_statuses
+
+__all__ = ["api_addresses", "up_command"]
+
+_LOG_LINES = 10
+
+
+def up_command(args: argparse.Namespace) -> int:
+    """Build, then run the Administrator in the foreground or in the background."""
+    from oservices_core._config.settings import active_settings
+
+    settings = active_settings()
+    if args.detach:
+        # Here, not only in the child: its status must not be another Administrator's.
+        _refuse_a_second(settings.run_dir)
+        return _detach(args, settings.log_dir)
+    from oservices_core._plugins.system import load_system
+    from oservices_core._supervisor.administrator import Administrator
+
+    system = load_system()
+    # This process holds nothing of its own that a component must not inherit.
+    administrator = Administrator(
+        system, settings=settings, on_event=_print_event, template="fork"
+    )
+    administrator.preload()  # takes the run directory; the template loads while we build
+    report = _Report(args.report_fd, settings.log_dir) if args.report_fd is not None else None
+    try:
+        _prepare(system)
+        addresses = api_addresses(system)
+    except BaseException as exc:
+        if report is not None:
+            report.failed(str(exc))
+        raise
+    for service, address in addresses:
+        _print_event("oservices", f"{service} API at {address}")
+    if report is not None:
+        report.watch(administrator, addresses)
+    return administrator.run()
+
+
+def _refuse_a_second(run_dir: Path) -> None:
+    """Fail before building when an Administrator already uses this run directory."""
+    from oservices_core._supervisor.control import lock
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.close(lock(run_dir))  # taken for good by the Administrator itself
+
+
+def _prepare(system: System) -> None:
+    from oservices_core._workflow.run import run_workflow
+
+    for stages in (("build",), ("init",)):
+        _, reports = run_workflow(system, stages, out=sys.stderr)
+        for report in reports:
+            state = "up to date" if report.up_to_date else f"{len(report.artifacts)} files"
+            _print_event("oservices", f"{report.name}: {state}")
+
+
+def api_addresses(system: System) -> list[tuple[str, str]]:
+    """Each service's API address, where its API component's configuration has a port."""
+    found = []
+    resolver = system.resolver()
+    for service in system.services.values():
+        component = system.components.get(service.api) if service.api else None
+        if component is None:
+            continue
+        cls = component.configuration
+        listen = component.listen(resolver.resolve(cls, component.name).value if cls else None)
+        if listen is not None:
+            found.append((service.name, listen.url()))
+    return found
+
+
+def _print_event(name: str, message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"{stamp} {name}: {message}", flush=True)
+
+
+# The detached Administrator's side ---------------------------------------------
+
+
+class _Report:
+    """The detached Administrator's end of the pipe to ``up -d``: one JSON line per event."""
+
+    def __init__(self, fd: int, log_dir: Path) -> None:
+        self.fd = fd
+        self.log_dir = log_dir
+        self.lock = threading.Lock()
+
+    def watch(self, administrator: Administrator, addresses: list[tuple[str, str]]) -> None:
+        """Report, from a thread of its own, once every component is ready or one failed."""
+
+        def wait() -> None:
+            from oservices_core._errors import AdministratorError
+
+            try:
+                administrator.wait_ready(timeout=float("inf"))
+            except AdministratorError as exc:
+                self.failed(str(exc), self._failures(administrator))
+            else:
+                self._send({"event": "ready", "pid": os.getpid(), "addresses": addresses})
+
+        threading.Thread(target=wait, name="oservices-up-report", daemon=True).start()
+
+    def _failures(self, administrator: Administrator) -> list[dict[str, Any]]:
+        from oservices_core._supervisor.logfiles import log_path, tail
+
+        found = []
+        with contextlib.suppress(Exception):  # the Administrator may be gone: report what we can
+            for status in administrator.status():
+                if status.state in ("FATAL", "EXITED"):
+                    data, _ = tail(log_path(self.log_dir, status.name), _LOG_LINES)
+                    found.append({
+                        "name": status.name,
+                        "state": status.state,
+                        "reason": status.reason,
+                        "log": data.decode(errors="replace"),
+                    })
+        return found
+
+    def failed(self, error: str, components: list[dict[str, Any]] | None = None) -> None:
+        """Report a failure, then nothing more."""
+        self._send({"event": "failed", "error": error, "components": components or []})
+
+    def _send(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            if self.fd < 0:
+                return
+            with contextlib.suppress(OSError):  # ``up -d`` gave up waiting: nobody reads
+                os.write(self.fd, json.dumps(event).encode() + b"\n")
+            os.close(self.fd)
+            self.fd = -1
+
+
+# The side of ``up -d`` ---------------------------------------------------------
+
+
+def _detach(args: argparse.Namespace, log_dir: Path) -> int:
+    from oservices_core._supervisor.logfiles import open_private
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-m", "oservices_core", "up", "--report-fd", str(write_end)]
+    if args.system:
+        command.append(os.path.abspath(args.system))
+    with open_private(log_dir / ADMINISTRATOR_LOG) as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            pass_fds=[write_end],
+        )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as events:
+        event = _next_event(events, time.monotonic() + args.timeout)
+    if event is None:
+        return _not_ready(args.timeout)
+    if event.get("event") == "ready":
+        return _ready(event)
+    if event.get("event") == "failed":
+        return _failed(event)
+    code = process.wait()
+    where = log_dir / ADMINISTRATOR_LOG
+    last = _last_lines(where)
+    raise _exited(code, where, last)
+
+
+def _next_event(events: Any, deadline: float) -> dict[str, Any] | None:
+    """The first complete event line, ``{}`` at the end of the pipe, ``None`` at the deadline."""
+    buffer = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(events, selectors.EVENT_READ)
+        while b"\n" not in buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return None
+            chunk = os.read(events.fileno(), 65536)
+            if not chunk:
+                return {}
+            buffer.extend(chunk)
+    with contextlib.suppress(ValueError):
+        found = json.loads(bytes(buffer).split(b"\n", 1)[0])
+        if isinstance(found, dict):
+            return found
+    return {}
+
+
+def _ready(event: dict[str, Any]) -> int:
+    print(f"oservices: Administrator running, pid {event.get('pid')}; 'oservices stop' stops it")
+    print_statuses()
+    for service, address in event.get("addresses", []):
+        print(f"{service} API at {address}")
+    return 0
+
+
+def _failed(event: dict[str, Any]) -> int:
+    for component in event.get("components", []):
+        print(
+            f"oservices: {component['name']} is {component['state']}: {component['reason']}",
+            file=sys.stderr,
+        )
+        if component.get("log"):
+            print(f"--- last lines of {component['name']}'s output ---", file=sys.stderr)
+            print(component["log"].rstrip("\n"), file=sys.stderr)
+    if not event.get("components"):
+        print(f"oservices: {event.get('error')}", file=sys.stderr)
+    else:
+        print(
+            "oservices: the Administrator keeps running what did start; 'oservices stop' stops it",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def _not_ready(timeout: float) -> int:
+    print(f"oservices: not every component is ready after {timeout:g}s", file=sys.stderr)
+    print_statuses()
+    return EXIT_NOT_READY
+
+
+def _last_lines(path: Path) -> str:
+    from oservices_core._supervisor.logfiles import tail
+
+    data, _ = tail(path, _LOG_LINES)
+    return data.decode(errors="replace").rstrip("\n")
+
+
+def _exited(code: int, where: Path, last: str) -> Exception:
+    from oservices_core._errors import AdministratorError
+
+    shown = f":\n{last}" if last else ""
+    return AdministratorError(f"the Administrator exited with {code}; from {where}{shown}")
