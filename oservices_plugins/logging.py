@@ -9,7 +9,8 @@ object per line with ``time``, ``level``, ``logger``, ``message`` and
     console    standard error                          (console = true)
     file       LOG_DIR/oservices.log, rotating by size  (to_file = true)
 
-The log directory is created with mode 0750. A dry run writes nothing: no
+The log directory is created with mode 0750; the log file is its owner's
+only (0600) from its first byte. A dry run writes nothing: no
 directory, no log file, the console handler only. The dictionary is left in
 the context's stash under :data:`DICT_CONFIG`, for plugins that pass it on
 (Django's ``LOGGING``, a component's process); a plugin that sets up before
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,7 @@ __all__ = [
     "NAME",
     "JsonFormatter",
     "LoggingConfiguration",
+    "PrivateRotatingFileHandler",
     "dict_config",
     "oservices_configurations",
     "oservices_setup",
@@ -144,7 +147,7 @@ def dict_config(configuration: LoggingConfiguration, log_file: Path | None) -> d
         }
     if log_file is not None:
         handlers["file"] = {
-            "class": "logging.handlers.RotatingFileHandler",
+            "class": "oservices_plugins.logging.PrivateRotatingFileHandler",
             "formatter": "oservices",
             "filename": str(log_file),
             "maxBytes": configuration.max_bytes,
@@ -174,3 +177,13 @@ def _log_file(context: Context, configuration: LoggingConfiguration) -> Path | N
         directory.mkdir(mode=0o750, parents=True, exist_ok=True)
         os.chmod(directory, 0o750)  # noqa: S103 - exactly 0750 whatever the umask: the group reads logs
     return directory / LOG_FILE
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating file handler whose files only their owner can read, from the first byte:
+    logs can hold what a user would not show everyone (a query, a path, a name)."""
+
+    def _open(self) -> Any:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(self.baseFilename, flags, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)

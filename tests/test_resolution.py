@@ -168,7 +168,7 @@ def test_one_up_parses_the_system_file_once_and_builds_one_resolver(
         assert api_addresses(system) == [("reporting", f"http://127.0.0.1:{port}/")]
         administrator = Administrator(system, settings=settings)
         for instance in administrator.instances.values():
-            administrator._fingerprint(instance)
+            administrator._fingerprint(instance.component)
             administrator._configuration(instance)
         for component in system.components.values():
             if component.configuration is not None:

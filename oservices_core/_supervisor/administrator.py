@@ -46,6 +46,7 @@ from oservices_core._supervisor.notify import NotifyListener
 if TYPE_CHECKING:
     from oservices_core._config.configuration import Configuration
     from oservices_core._config.settings import Settings
+    from oservices_core._plugins.component import Component
     from oservices_core._plugins.hooks import Hooks
     from oservices_core._plugins.system import System
     from oservices_core._supervisor.control import ControlServer
@@ -55,6 +56,7 @@ __all__ = ["Administrator"]
 _GROUP_POLL = 0.005
 _EARLY_MAX = 4096
 _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
+_LOG_RETRY = 1.0
 Event = Callable[[str, str], None]
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -122,6 +124,8 @@ class Administrator:
         self._version = 0  # counts events, so a waiter knows whether it missed one
         self._interrupts = 0
         self.event_errors = 0  # events the ``on_event`` callback failed to take
+        self._failing_logs: set[Instance] = set()
+        self._log_retry: int | None = None
 
     # The public API (any thread) ---------------------------------------------
 
@@ -192,6 +196,8 @@ class Administrator:
         self._open()
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        # Past a file-size limit, a write fails (and is retried) rather than killing the pool.
+        previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         old_fd = signal.set_wakeup_fd(self._loop.wake_w)
         try:
             self._start_all()
@@ -363,7 +369,7 @@ class Administrator:
         assert self._tsock is not None
         assert self._notify is not None
         try:
-            instance.fingerprint = self._fingerprint(instance)
+            instance.fingerprint = self._fingerprint(instance.component)
             instance.address = self._tcp_address(instance)
         except OservicesError as exc:
             self._settle(instance, "FATAL", f"configuration: {exc}")
@@ -531,7 +537,8 @@ class Administrator:
                 self._loop.remove_reader(fd)
                 os.close(fd)
                 return
-            log.write(data)
+            if not log.write(data):
+                self._log_failed(instance)
             if pattern is not None and instance.spawn_id == spawn_id and not instance.ready:
                 pending.extend(data)
                 *lines, rest = bytes(pending).split(b"\n")
@@ -540,6 +547,31 @@ class Administrator:
                     self._became_ready(instance)
 
         self._loop.add_reader(fd, read)
+
+    def _log_failed(self, instance: Instance) -> None:
+        """A component's output could not be written: say so once, and retry until it can."""
+        if instance in self._failing_logs:
+            return
+        self._failing_logs.add(instance)
+        assert instance.log is not None
+        self._event(
+            instance.name,
+            f"its output could not be written to {instance.log.path}: {instance.log.error}; "
+            "kept in memory and retried",
+        )
+        if self._log_retry is None:
+            self._log_retry = self._loop.call_later(_LOG_RETRY, self._retry_logs)
+
+    def _retry_logs(self) -> None:
+        self._log_retry = None
+        for instance in list(self._failing_logs):
+            log = instance.log
+            if log is None or log.retry():
+                self._failing_logs.discard(instance)
+                lost = f"; {log.dropped} bytes were lost" if log is not None and log.dropped else ""
+                self._event(instance.name, f"its output is written again{lost}")
+        if self._failing_logs:
+            self._log_retry = self._loop.call_later(_LOG_RETRY, self._retry_logs)
 
     # The template's events ---------------------------------------------------
 
@@ -598,7 +630,7 @@ class Administrator:
         # Gone before it was ready (or killed for being late): a failed start, whatever its code.
         instance.failed_start = instance.state == "STARTING" and not instance.ready
         if instance.failed_start and not instance.reason:
-            instance.reason = f"exited with {describe_exit(returncode)} before it was ready"
+            instance.reason = f"ended with {describe_exit(returncode)} before it was ready"
         instance.ready = False
         self._event(instance.name, f"exited with {describe_exit(returncode)}")
         pgid = instance.pgid
@@ -637,7 +669,8 @@ class Administrator:
         while instance.failures and now - instance.failures[0] > policy.window:
             instance.failures.popleft()
         if not policy.wants_restart(returncode):
-            self._settle(instance, "EXITED", f"exited with {describe_exit(returncode)}")
+            ended = f"exited with {describe_exit(returncode)}"
+            self._settle(instance, "EXITED", instance.reason if instance.failed_start else ended)
         elif len(instance.failures) >= policy.max_failures:
             reason = (
                 f"{len(instance.failures)} failures within {policy.window:g}s, "
@@ -751,23 +784,80 @@ class Administrator:
     # Reloading ---------------------------------------------------------------
 
     def _reload(self, settings: Settings | None) -> list[str]:
-        from oservices_core._config.settings import load_settings
-
-        try:  # everything is read before anything changes: a bad file keeps the old state
-            new = settings or load_settings()
-            running = [i for i in self.instances.values() if i.state in ("STARTING", "RUNNING")]
-            changed = [i.name for i in running if self._fingerprint(i, new) != i.fingerprint]
-        except OservicesError as exc:
-            self._event("administrator", f"reload refused, nothing changed: {exc}")
-            raise
-        self.settings = new
+        """Read settings and the system file again; restart what changed, start what was
+        added, stop what was removed. Everything is read and checked before anything changes:
+        a bad file, whatever is in it, keeps the old state."""
+        try:
+            new, system, changed = self._read_again(settings)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, OservicesError) else f"{type(exc).__name__}"
+            self._event("administrator", f"reload refused, nothing changed: {message}")
+            if isinstance(exc, OservicesError):
+                raise
+            raise AdministratorError(f"reload refused: {message}") from None
+        added = [n for n in system.start_order() if n not in self.instances]
+        removed = [n for n in self.instances if n not in system.components]
+        self.settings, self.system = new, system
+        self.order = system.start_order()
+        kept = {n: self.instances[n] for n in self.order if n in self.instances}
+        for name, instance in kept.items():
+            instance.component = system.components[name]
+        self.instances = {
+            **{n: kept.get(n) or Instance(system.components[n]) for n in self.order},
+            **{n: self.instances[n] for n in removed},  # until they have stopped
+        }
         self._env = self._environment()
-        self._send_environment("reload")
-        self._event("administrator", f"reloaded; restarting {', '.join(changed) or 'nothing'}")
+        self._send_environment("reload")  # before any start: the template knows the new ones
+        self._names_changed()
+        said = [f"restarting {', '.join(changed) or 'nothing'}"]
+        said += [f"starting {', '.join(added)}"] if added else []
+        said += [f"stopping {', '.join(removed)}"] if removed else []
+        self._event("administrator", f"reloaded; {'; '.join(said)}")
         for name in changed:
             instance = self.instances[name]
             self._stop(instance).add_done_callback(self._start_again(instance))
+        for name in removed:
+            self._stop(self.instances[name]).add_done_callback(self._forget(name))
+        for name in added:
+            self._want(self.instances[name])
         return changed
+
+    def _read_again(self, settings: Settings | None) -> tuple[Settings, System, list[str]]:
+        from oservices_core._config.settings import load_settings
+        from oservices_core._plugins.system import load_system
+
+        new = settings or load_settings()
+        system = self.system
+        if system.file is not None:  # a system made in code has no file to read again
+            with new.activate():
+                system = load_system(system.file)
+        system.check(new)
+        system.start_order()
+        running = [
+            i for i in self.instances.values()
+            if i.state in ("STARTING", "RUNNING") and i.name in system.components
+        ]
+        changed = [
+            i.name for i in running
+            if self._fingerprint(system.components[i.name], new, system) != i.fingerprint
+        ]
+        return new, system, changed
+
+    def _forget(self, name: str) -> Callable[[Future[None]], None]:
+        def forget(_: Future[None]) -> None:
+            instance = self.instances.get(name)
+            if instance is not None and name not in self.system.components:
+                del self.instances[name]
+                if instance.log is not None:
+                    instance.log.close()
+                self._names_changed()
+                self._event(name, "removed")
+
+        return forget
+
+    def _names_changed(self) -> None:
+        if self._control is not None:
+            self._control.names = set(self.instances)
 
     def _start_again(self, instance: Instance) -> Callable[[Future[None]], None]:
         def start(_: Future[None]) -> None:
@@ -798,19 +888,22 @@ class Administrator:
         resolver = self.system.resolver(settings or self.settings)
         return resolver.resolve(configuration, instance.name).value
 
-    def _fingerprint(self, instance: Instance, settings: Settings | None = None) -> str:
+    def _fingerprint(
+        self, component: Component, settings: Settings | None = None, system: System | None = None
+    ) -> str:
         """A digest of what the component starts with, as resolved now.
 
         Its configuration, its service's, and the package configurations of the
         plugins whose setup hook runs in every component's process: a change to
         any restarts it.
         """
-        resolver = self.system.resolver(settings or self.settings)
-        owned = [(instance.component.configuration, instance.name)]
-        service = self.system.registry.service_of(instance.name)
-        if service is not None and service.name in self.system.services:
+        system = system or self.system
+        resolver = system.resolver(settings or self.settings)
+        owned = [(component.configuration, component.name)]
+        service = system.registry.service_of(component.name)
+        if service is not None and service.name in system.services:
             owned.append((service.configuration, service.name))
-        owned += self._setup_configurations()
+        owned += self._setup_configurations(system)
         dumped = [
             resolver.resolve(cls, name).value.model_dump(mode="python")
             for cls, name in owned
@@ -821,9 +914,9 @@ class Administrator:
         text = json.dumps(dumped, sort_keys=True, default=_reveal)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _setup_configurations(self) -> list[tuple[type[Configuration], str]]:
+    def _setup_configurations(self, system: System) -> list[tuple[type[Configuration], str]]:
         """Package configurations of the plugins whose setup hook runs in every component."""
-        pm = self.system.registry.plugin_manager
+        pm = system.registry.plugin_manager
         setup = {impl.plugin_name for impl in pm.hook.oservices_setup.get_hookimpls()}
         return [(cls, name) for name, (cls, plugin) in pm.package_configurations.items()
                 if plugin in setup]

@@ -44,6 +44,7 @@ class ComponentStatus:
     reason: str
     cpu_percent: float | None
     memory: int | None
+    log_errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -96,6 +97,7 @@ class Instance:
             reason=self.reason,
             cpu_percent=cpu,
             memory=memory,
+            log_errors=self.log.errors if self.log is not None else 0,
         )
 
 

@@ -14,6 +14,7 @@ __all__ = ["RotatingLog", "follow", "log_path", "open_private", "tail", "write_o
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
+MAX_PENDING = 1024 * 1024
 
 
 def log_path(log_dir: Path, name: str) -> Path:
@@ -23,9 +24,18 @@ def log_path(log_dir: Path, name: str) -> Path:
 
 @final
 class RotatingLog:
-    """An append-only file that moves to ``.1`` (``.2``...) when it reaches ``max_bytes``."""
+    """An append-only file that moves to ``.1`` (``.2``...) when it reaches ``max_bytes``.
 
-    __slots__ = ("_file", "_size", "backups", "max_bytes", "path")
+    A write that fails (a full disk, an I/O error, a file-size limit) is no
+    reason to lose the component: the data waits in memory, up to
+    ``MAX_PENDING`` bytes (the oldest is dropped beyond that, and counted), and
+    goes out with the next write or :meth:`retry`. ``errors`` counts failed
+    writes, ``error`` says what the last one met while it lasts.
+    """
+
+    __slots__ = (
+        "_file", "_size", "backups", "dropped", "error", "errors", "max_bytes", "path", "pending"
+    )
 
     def __init__(self, path: Path, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
         self.path = path
@@ -33,23 +43,52 @@ class RotatingLog:
         self.backups = backups
         self._file: BinaryIO | None = None
         self._size = 0
+        self.pending = bytearray()
+        self.errors = 0
+        self.dropped = 0
+        self.error = ""
 
-    def write(self, data: bytes) -> None:
-        """Append ``data``, rotating first when it would not fit."""
+    def write(self, data: bytes) -> bool:
+        """Append ``data`` after what is pending; whether everything is on disk now."""
+        self.pending += data
+        if len(self.pending) > MAX_PENDING:
+            excess = len(self.pending) - MAX_PENDING
+            del self.pending[:excess]
+            self.dropped += excess
+        return self.retry()
+
+    def retry(self) -> bool:
+        """Write what is pending; whether everything is on disk now."""
+        if not self.pending:
+            return True
+        try:
+            self._write()
+        except OSError as exc:
+            self.errors += 1
+            self.error = exc.strerror or str(exc)
+            self.close()  # reopened, and the size read again, at the next try
+            return False
+        self.error = ""
+        return True
+
+    def _write(self) -> None:
+        """Write what is pending, unbuffered: what reached the file leaves ``pending``."""
         if self._file is None:
             self._open()
-        if self._size and self._size + len(data) > self.max_bytes:
+        if self._size and self._size + len(self.pending) > self.max_bytes:
             self._rotate()
         assert self._file is not None
-        self._file.write(data)
-        self._file.flush()
-        self._size += len(data)
+        while self.pending:
+            written = os.write(self._file.fileno(), self.pending)
+            del self.pending[:written]
+            self._size += written
 
     def close(self) -> None:
         """Close the file; the next write opens it again."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # what it still held is pending, and retried
+                file.close()
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -127,6 +127,22 @@ def run_reporter(configuration: ReporterConfiguration) -> None:
             connection.close()
 
 
+def run_chatty() -> None:
+    """Ready at once, then writes a kilobyte of output every 10 ms."""
+    notify_ready()
+    line = "chatty: " + "x" * 1015 + "\n"
+    for count in range(10**9):
+        sys.stdout.write(f"{count:08d}{line}")
+        sys.stdout.flush()
+        time.sleep(0.01)
+
+
+def run_quitter() -> int:
+    """No readiness signal, and exits at once with success."""
+    print("quitter: done", flush=True)
+    return 0
+
+
 def run_handlers() -> int:
     """Prints its signal dispositions: a component must find the defaults."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -223,6 +239,8 @@ execed = Component(
     spawn="exec",
 )
 handlers = Component(name="handlers", main=run_handlers, restart="never")
+chatty = Component(name="chatty", main=run_chatty, ready="notify")
+quitter = Component(name="quitter", main=run_quitter, restart="never")
 reporter = Component(
     name="reporter",
     configuration=ReporterConfiguration,

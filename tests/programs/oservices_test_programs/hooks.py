@@ -27,3 +27,11 @@ def oservices_component_ready(component: Component, pid: int) -> None:
 @hookimpl
 def oservices_component_exited(component: Component, pid: int, returncode: int) -> None:
     _log(f"exited {component.name} {pid} {returncode}")
+
+
+@hookimpl
+def oservices_initialize() -> None:
+    # A slow initialize stage, for what happens while ``up`` prepares.
+    import time
+
+    time.sleep(float(os.environ.get("OSERVICES_TEST_SLOW_INIT", "0")))
