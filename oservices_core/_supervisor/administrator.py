@@ -413,7 +413,13 @@ class Administrator:
             read_end = write_end = -1
             fds = list(outgoing.fds)
             if instance is not None:  # its output pipe exists only once the request leaves
-                read_end, write_end = os.pipe()
+                try:
+                    read_end, write_end = os.pipe()
+                except OSError as exc:  # out of descriptors: this start fails, the pool goes on
+                    self._outbox.popleft()
+                    instance.reason = f"could not start: {exc.strerror or exc}"
+                    self._exited(instance, outgoing.spawn_id, None, 1)
+                    continue
                 fds.append(write_end)
             try:
                 socket.send_fds(self._tsock, [json.dumps(outgoing.request).encode()], fds)
