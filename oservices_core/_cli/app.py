@@ -106,6 +106,8 @@ def _activate_options(args: argparse.Namespace) -> None:
     """``--strict`` is ``OSERVICES_STRICT=1``, ``--host NAME`` is ``OSERVICES_HOST=NAME`` and
     ``--system FILE`` is ``OSERVICES_SYSTEM_FILE=FILE`` for the command: activate settings
     saying so (so the processes it starts inherit them)."""
+    if getattr(args, "detach", False):
+        return  # ``up -d`` passes them on to the Administrator it starts, which reads settings
     values: dict[str, object] = {}
     if getattr(args, "strict", False):
         values["strict"] = True

@@ -20,6 +20,7 @@ __all__ = [
     "EXIT_NOT_READY",
     "logs_command",
     "print_statuses",
+    "print_table",
     "restart_command",
     "run_command",
     "status_command",
@@ -40,7 +41,7 @@ def status_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(statuses, indent=2))
     else:
-        _print_table(statuses)
+        print_table(statuses)
     healthy = all(s["state"] == "RUNNING" and s["ready"] for s in statuses)
     return 0 if healthy else EXIT_NOT_READY
 
@@ -55,10 +56,11 @@ def print_statuses() -> None:
         statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
     except OservicesError:
         return
-    _print_table(statuses)
+    print_table(statuses)
 
 
-def _print_table(statuses: list[dict[str, Any]]) -> None:
+def print_table(statuses: list[dict[str, Any]]) -> None:
+    """Print statuses (as ``status --json`` gives them) as a table."""
     rows: list[tuple[str, ...]] = [
         (
             "COMPONENT",

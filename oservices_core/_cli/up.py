@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from oservices_core._plugins.system import System
     from oservices_core._supervisor.administrator import Administrator
 
-from oservices_core._cli.running import ADMINISTRATOR_LOG, EXIT_NOT_READY, print_statuses
+from oservices_core._cli.running import ADMINISTRATOR_LOG, EXIT_NOT_READY
 
 __all__ = ["api_addresses", "up_command"]
 
@@ -41,43 +41,47 @@ _LOG_LINES = 10
 
 def up_command(args: argparse.Namespace) -> int:
     """Build, then run the Administrator in the foreground or in the background."""
-    from oservices_core._config.settings import active_settings
-
-    settings = active_settings()
     if args.detach:
-        # Here, not only in the child: its status must not be another Administrator's.
-        _refuse_a_second(settings.run_dir)
-        return _detach(args, settings.log_dir)
+        return _detach(args)
+    report = _Report(args.report_fd) if args.report_fd is not None else None
+    try:
+        return _up(report)
+    except BaseException as exc:
+        if report is not None:
+            report.failed(_described(exc))
+        raise
+
+
+def _up(report: _Report | None) -> int:
+    from oservices_core._config.settings import active_settings
     from oservices_core._plugins.system import load_system
     from oservices_core._supervisor.administrator import Administrator
 
+    settings = active_settings()
+    if report is not None:
+        report.write_to(settings.log_dir / ADMINISTRATOR_LOG)
     system = load_system()
     # This process holds nothing of its own that a component must not inherit.
     administrator = Administrator(
         system, settings=settings, on_event=_print_event, template="fork"
     )
     administrator.preload()  # takes the run directory; the template loads while we build
-    report = _Report(args.report_fd, settings.log_dir) if args.report_fd is not None else None
-    try:
-        _prepare(system)
-        addresses = api_addresses(system)
-    except BaseException as exc:
-        if report is not None:
-            report.failed(str(exc))
-        raise
+    _prepare(system)
+    addresses = api_addresses(system)
     for service, address in addresses:
         _print_event("oservices", f"{service} API at {address}")
     if report is not None:
         report.watch(administrator, addresses)
-    return administrator.run()
+    code = administrator.run()
+    if report is not None:  # not reported yet: it ended before every component was ready
+        report.failed("the Administrator stopped before every component was ready")
+    return code
 
 
-def _refuse_a_second(run_dir: Path) -> None:
-    """Fail before building when an Administrator already uses this run directory."""
-    from oservices_core._supervisor.control import lock
+def _described(exc: BaseException) -> str:
+    from oservices_core._errors import OservicesError
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.close(lock(run_dir))  # taken for good by the Administrator itself
+    return str(exc) if isinstance(exc, OservicesError) else f"{type(exc).__name__}: {exc}"
 
 
 def _prepare(system: System) -> None:
@@ -116,10 +120,20 @@ def _print_event(name: str, message: str) -> None:
 class _Report:
     """The detached Administrator's end of the pipe to ``up -d``: one JSON line per event."""
 
-    def __init__(self, fd: int, log_dir: Path) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.log_dir = log_dir
         self.lock = threading.Lock()
+
+    def write_to(self, path: Path) -> None:
+        """Send this process's output to ``path`` (``up -d`` gave it none), owner-only."""
+        from oservices_core._supervisor.logfiles import open_private
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open_private(path) as log:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
 
     def watch(self, administrator: Administrator, addresses: list[tuple[str, str]]) -> None:
         """Report, from a thread of its own, once every component is ready or one failed."""
@@ -131,8 +145,10 @@ class _Report:
                 administrator.wait_ready(timeout=float("inf"))
             except AdministratorError as exc:
                 self.failed(str(exc), self._failures(administrator))
-            else:
-                self._send({"event": "ready", "pid": os.getpid(), "addresses": addresses})
+                return
+            statuses = [status.as_dict() for status in administrator.status()]
+            self._send({"event": "ready", "pid": os.getpid(), "addresses": addresses,
+                        "statuses": statuses})
 
         threading.Thread(target=wait, name="oservices-up-report", daemon=True).start()
 
@@ -143,7 +159,8 @@ class _Report:
         with contextlib.suppress(Exception):  # the Administrator may be gone: report what we can
             for status in administrator.status():
                 if status.state in ("FATAL", "EXITED"):
-                    data, _ = tail(log_path(self.log_dir, status.name), _LOG_LINES)
+                    log = log_path(administrator.settings.log_dir, status.name)
+                    data, _ = tail(log, _LOG_LINES)
                     found.append({
                         "name": status.name,
                         "state": status.state,
@@ -169,23 +186,22 @@ class _Report:
 # The side of ``up -d`` ---------------------------------------------------------
 
 
-def _detach(args: argparse.Namespace, log_dir: Path) -> int:
-    from oservices_core._supervisor.logfiles import open_private
-
-    log_dir.mkdir(parents=True, exist_ok=True)
+def _detach(args: argparse.Namespace) -> int:
+    """Start ``oservices up`` detached; print what it reports. Reads no settings itself:
+    the Administrator it starts does, and says on the pipe where it failed, if it does."""
     read_end, write_end = os.pipe()
-    command = [sys.executable, "-m", "oservices_core", "up", "--report-fd", str(write_end)]
-    if args.system:
-        command.append(os.path.abspath(args.system))
-    with open_private(log_dir / ADMINISTRATOR_LOG) as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            pass_fds=[write_end],
-        )
+    command = [sys.executable, "-m", "oservices_core"]
+    command += ["--strict"] if args.strict else []
+    command += ["up", "--report-fd", str(write_end)]
+    command += [os.path.abspath(args.system)] if args.system else []
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,  # until it opens LOG_DIR/_administrator.log itself
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        pass_fds=[write_end],
+    )
     os.close(write_end)
     with os.fdopen(read_end, "rb") as events:
         event = _next_event(events, time.monotonic() + args.timeout)
@@ -193,12 +209,11 @@ def _detach(args: argparse.Namespace, log_dir: Path) -> int:
         return _not_ready(args.timeout)
     if event.get("event") == "ready":
         return _ready(event)
-    if event.get("event") == "failed":
+    if event.get("event") == "failed" and event.get("components"):
         return _failed(event)
     code = process.wait()
-    where = log_dir / ADMINISTRATOR_LOG
-    last = _last_lines(where)
-    raise _exited(code, where, last)
+    error = event.get("error") or "no reason given"
+    raise _exited(code, error)
 
 
 def _next_event(events: Any, deadline: float) -> dict[str, Any] | None:
@@ -222,8 +237,10 @@ def _next_event(events: Any, deadline: float) -> dict[str, Any] | None:
 
 
 def _ready(event: dict[str, Any]) -> int:
+    from oservices_core._cli.running import print_table
+
     print(f"oservices: Administrator running, pid {event.get('pid')}; 'oservices stop' stops it")
-    print_statuses()
+    print_table(event.get("statuses", []))
     for service, address in event.get("addresses", []):
         print(f"{service} API at {address}")
     return 0
@@ -238,31 +255,22 @@ def _failed(event: dict[str, Any]) -> int:
         if component.get("log"):
             print(f"--- last lines of {component['name']}'s output ---", file=sys.stderr)
             print(component["log"].rstrip("\n"), file=sys.stderr)
-    if not event.get("components"):
-        print(f"oservices: {event.get('error')}", file=sys.stderr)
-    else:
-        print(
-            "oservices: the Administrator keeps running what did start; 'oservices stop' stops it",
-            file=sys.stderr,
-        )
+    print(
+        "oservices: the Administrator keeps running what did start; 'oservices stop' stops it",
+        file=sys.stderr,
+    )
     return 1
 
 
 def _not_ready(timeout: float) -> int:
+    from oservices_core._cli.running import print_statuses
+
     print(f"oservices: not every component is ready after {timeout:g}s", file=sys.stderr)
     print_statuses()
     return EXIT_NOT_READY
 
 
-def _last_lines(path: Path) -> str:
-    from oservices_core._supervisor.logfiles import tail
-
-    data, _ = tail(path, _LOG_LINES)
-    return data.decode(errors="replace").rstrip("\n")
-
-
-def _exited(code: int, where: Path, last: str) -> Exception:
+def _exited(code: int, error: str) -> Exception:
     from oservices_core._errors import AdministratorError
 
-    shown = f":\n{last}" if last else ""
-    return AdministratorError(f"the Administrator exited with {code}; from {where}{shown}")
+    return AdministratorError(f"the Administrator exited with {code}: {error}")

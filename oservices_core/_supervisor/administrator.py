@@ -57,6 +57,7 @@ _GROUP_POLL = 0.005
 _EARLY_MAX = 4096
 _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 _LOG_RETRY = 1.0
+_LOOK_EVERY = 0.01
 Event = Callable[[str, str], None]
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -158,6 +159,8 @@ class Administrator:
             with self._changed:  # woken by the next event; the timeout is a safety net
                 if self._version == seen:
                     self._changed.wait(0.5)
+            # At most one look per _LOOK_EVERY: a thousand starts make thousands of events.
+            time.sleep(_LOOK_EVERY)
 
     def _brief(self, name: str) -> tuple[str, bool, str]:
         instance = self.instances[name]
