@@ -7,7 +7,9 @@ same round (pairing the two cancels most of the drift of a shared machine's
 load). ``python -m bench`` reports; it never fails because a goal is missed.
 
 Each benchmark is a module with ``run(quick: bool) -> Figure``; importing any of
-them does no work.
+them does no work. A figure the product could not produce (a command that failed,
+timed out or left processes behind) is a :class:`Figure` with ``error`` set and
+its ratios marked failed: the run goes on with the next figure.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, final
 
-__all__ = ["STATISTIC", "Figure", "Ratio", "Timing", "interleave", "ratio"]
+__all__ = ["STATISTIC", "Failed", "Figure", "Ratio", "Timing", "failed", "interleave",
+           "ratio"]
 
 STATISTIC = "ratio: median of per-round ratios; times: median"
+
+
+class Failed(Exception):  # noqa: N818 - a figure's outcome, as in "the figure failed"
+    """What a benchmark raises when the product, not the benchmark, failed: its message
+    says which command, how, and what it printed. The figure is reported failed."""
 
 
 @final
@@ -46,7 +54,8 @@ class Timing:
 @final
 @dataclass(frozen=True, slots=True)
 class Ratio:
-    """Candidate time over a baseline's; ``None`` when the baseline is unavailable (``note``)."""
+    """Candidate time over a baseline's; ``None`` when the baseline is unavailable (``note``)
+    or when the measurement failed (``failed``; ``note`` says why)."""
 
     candidate: str
     baseline: str
@@ -54,6 +63,7 @@ class Ratio:
     limit: float | None = None  # the goal, if any: value <= limit (or < when strict)
     strict: bool = False
     note: str = ""
+    failed: bool = False
 
     @property
     def goal(self) -> str:
@@ -61,13 +71,16 @@ class Ratio:
 
     @property
     def passed(self) -> bool | None:
+        if self.failed:
+            return False
         if self.limit is None or self.value is None:
             return None
         return self.value < self.limit if self.strict else self.value <= self.limit
 
     def as_json(self) -> dict[str, Any]:
         return {"candidate": self.candidate, "baseline": self.baseline, "ratio": self.value,
-                "goal": self.goal or None, "passed": self.passed, "note": self.note or None}
+                "goal": self.goal or None, "passed": self.passed, "note": self.note or None,
+                "failed": self.failed}
 
 
 @final
@@ -81,15 +94,28 @@ class Figure:
     timings: Mapping[str, Timing]
     ratios: tuple[Ratio, ...]
     notes: tuple[str, ...] = field(default=())
+    error: str = ""  # why the figure failed: then every ratio is marked failed
 
     def as_json(self) -> dict[str, Any]:
         return {
             "description": self.description,
+            "failed": bool(self.error),
+            "error": self.error or None,
             "statistic": f"{STATISTIC}; {self.rounds} interleaved rounds",
             "timings": {name: timing.as_json() for name, timing in self.timings.items()},
             "ratios": [ratio.as_json() for ratio in self.ratios],
             "notes": list(self.notes),
         }
+
+
+def failed(name: str, description: str, error: str, ratios: tuple[Ratio, ...], *,
+           rounds: int = 0, timings: Mapping[str, Timing] | None = None,
+           notes: tuple[str, ...] = ()) -> Figure:
+    """A figure that could not be measured: each ratio keeps its goal, has no value, fails."""
+    first = error.splitlines()[0] if error else "failed"
+    marked = tuple(Ratio(r.candidate, r.baseline, None, r.limit, r.strict, first, failed=True)
+                   for r in ratios)
+    return Figure(name, description, rounds, dict(timings or {}), marked, notes, error)
 
 
 def ratio(timings: Mapping[str, Timing], candidate: str, baseline: str, *,
