@@ -19,6 +19,7 @@ __all__ = [
     "is_secret_path",
     "model_fields_at",
     "problems_from",
+    "shorten",
     "show_found",
 ]
 
@@ -53,7 +54,7 @@ def _unknown_key(path: tuple[str, ...], model: type[BaseModel], locate: Locate) 
         locate(path),
         ".".join(path),
         "one of the known keys: " + ", ".join(known),
-        f"unknown key {path[-1]!r}",
+        f"unknown key {shorten(repr(path[-1]))}",
         hint=hint,
     )
 
@@ -73,8 +74,17 @@ def show_found(value: Any, *, secret: bool) -> str:
         return f"a value of type {type(value).__name__} (secret, not shown)"
     if isinstance(value, str):
         value = _URL_PASSWORD.sub(r"\1**********@", value)  # scheme://user:PASSWORD@host
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deep, or an int too long to print
+        return f"a value of type {type(value).__name__} (too large to show)"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """Outside text as one short line: controls and undecodable bytes escaped, the rest cut."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
