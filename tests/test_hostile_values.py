@@ -12,19 +12,25 @@ clean up after writers that were killed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+import tomli_w
 from _run import environ
+from hypothesis import strategies as st
 from pydantic import Field, ValidationError
 
+from oservices_core import Configuration, ConfigurationError
 from oservices_core._config.bounds import MAX_DEPTH, parse_bounded
+from oservices_core._config.resolve import Resolver
 from oservices_core._config.settings import Settings
 
 HOSTILECONF = '''\
@@ -422,3 +428,143 @@ def test_a_settings_field_that_takes_json_reads_it_within_the_bound(
         assert error["loc"] == ("tags",)
         assert error["msg"].startswith("a JSON list or table"), error["msg"]
         assert found in error["msg"]
+
+
+# -- secrets: never in an error, whatever the wrong value's shape -------------------------------
+
+_SECRET_CORE = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=10, max_size=16)
+_SECRET_DECOR = st.text(alphabet="\n\"'\\ %$\t{}[]=é", max_size=4)
+
+
+@st.composite
+def secrets(draw: st.DrawFn) -> tuple[str, str]:
+    """A secret with awkward characters around a distinctive core; the core is what no
+    rendering (repr, JSON, TOML escapes) can hide, so it is what must never show."""
+    core = "Q" + draw(_SECRET_CORE)
+    return core, draw(_SECRET_DECOR) + core + draw(_SECRET_DECOR)
+
+
+def _shapes(secret: str) -> list[tuple[str, Any]]:
+    """(field, wrong value holding ``secret``) for every secret field of the configuration."""
+    return [
+        ("api_key", [secret]),
+        ("api_key", {"k": secret}),
+        ("api_key", [[secret], {"x": secret}]),
+        ("maybe", [secret]),
+        ("maybe", {"inner": [secret]}),
+        ("tokens", secret),
+        ("tokens", [[secret]]),
+        ("tokens", [{"k": secret}]),
+        ("vault", secret),
+        ("vault", [secret]),
+        ("vault", {"k": [secret]}),
+        ("database", secret),
+        ("database", [secret]),
+        ("database", {"password": [secret], "port": "x"}),
+        ("database", {"password": secret, "port": "x", "extra": 1}),
+        ("accounts", secret),
+        ("accounts", [secret]),
+        ("accounts", [{"password": {"k": secret}}]),
+        ("pin", secret),
+        ("pin", [secret]),
+        ("checked", "bad" + secret),
+    ]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[Configuration]]:
+    """The configuration class, imported in this process from a module of its own."""
+    path = tmp_path_factory.mktemp("module") / "hostile_conf.py"
+    path.write_text(HOSTILECONF)
+    spec = importlib.util.spec_from_file_location("hostile_conf", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hostile_conf"] = module  # pydantic resolves annotations through it
+    spec.loader.exec_module(module)
+    yield module.HostileConfiguration
+    del sys.modules["hostile_conf"]
+
+
+@pytest.fixture(scope="module")
+def plain_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("home"))
+
+
+def _error_text(action: Callable[[], object], *, may_pass: bool = False) -> str:
+    """The error ``action`` raises (or "" when ``may_pass`` and it raises none)."""
+    try:
+        action()
+    except (ConfigurationError, ValidationError) as exc:
+        return str(exc)
+    assert may_pass, "no error raised"
+    return ""
+
+
+@pytest.mark.parametrize("shape", range(len(_shapes(""))))
+@hypothesis.settings(max_examples=15, deadline=None)
+@hypothesis.given(secret=secrets())
+def test_no_secret_in_an_error_whatever_its_shape(
+    hostile: type[Configuration], plain_settings: Settings, secret: tuple[str, str], shape: int
+) -> None:
+    core, text = secret
+    name, value = _shapes(text)[shape]
+    toml_text = tomli_w.dumps({"name": "n", name: value})
+    as_text = value if isinstance(value, str) else json.dumps(value)
+    # pydantic's own text (construction, assignment) holds no input, but it does hold a
+    # validator's message: one that quotes its secret is the validator's doing.
+    raw = name != "checked"
+    errors = [
+        _error_text(lambda: hostile.from_toml(toml_text, source="h.toml")),
+        _error_text(lambda: hostile(**{name: value}), may_pass=not raw),
+        _error_text(lambda: setattr(hostile(), name, value), may_pass=not raw),
+        _error_text(
+            lambda: (
+                Resolver(plain_settings, environ={f"OSERVICES_HOSTILE__{name}": as_text})
+                .resolve(hostile, "hostile")
+                .value
+            ),
+            may_pass=True,  # text is a fine value for a plain secret field
+        ),
+        _error_text(
+            lambda: (
+                Resolver(plain_settings, environ={}, overrides={f"hostile.{name}": as_text})
+                .resolve(hostile, "hostile")
+                .value
+            ),
+            may_pass=True,  # text is a fine value for a plain secret field
+        ),
+    ]
+    for error in errors if raw else errors[:1] + errors[3:]:
+        assert core not in error, error
+
+
+def test_a_model_level_error_does_not_show_the_secrets_among_its_input(
+    hostile: type[Configuration],
+) -> None:
+    text = 'name = "reject"\napi_key = "Qhunter2hunter2"\n'
+    error = _error_text(lambda: hostile.from_toml(text, source="h.toml"))
+    assert "Qhunter2hunter2" not in error
+    assert "secret, not shown" in error
+
+
+@hypothesis.settings(max_examples=6, deadline=None)
+@hypothesis.given(secret=secrets(), shape=st.integers(min_value=0, max_value=100))
+def test_no_secret_on_the_command_line_output(
+    secret: tuple[str, str], shape: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    core, text = secret
+    shapes = _shapes(text)
+    name, value = shapes[shape % len(shapes)]
+    as_text = value if isinstance(value, str) else json.dumps(value)
+    home = tmp_path_factory.mktemp("home")
+    runs = [
+        _run(home, SHOW, {"config/hostile.toml": tomli_w.dumps({name: value})}, {}),
+        _run(home, SHOW, {}, {f"OSERVICES_HOSTILE__{name.upper()}": as_text}),
+        _run(home, (*SHOW, "--set", f"hostile.{name}={as_text}"), {}, {}),
+    ]
+    assert runs[0].returncode == 2, runs[0].stderr
+    for result in runs:  # text is a fine value for a plain secret field: shown masked
+        assert result.returncode in (0, 2), result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert core not in result.stdout + result.stderr, result.stderr
