@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ from hypothesis import strategies as st
 from pydantic import Field, ValidationError
 
 from oservices_core import Configuration, ConfigurationError
+from oservices_core._config.atomic import write_atomic
 from oservices_core._config.bounds import MAX_DEPTH, parse_bounded
 from oservices_core._config.resolve import Resolver
 from oservices_core._config.settings import Settings
@@ -568,3 +573,123 @@ def test_no_secret_on_the_command_line_output(
         assert result.returncode in (0, 2), result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         assert core not in result.stdout + result.stderr, result.stderr
+
+
+# -- atomic writes ------------------------------------------------------------------------------
+
+
+def test_a_symlinked_file_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    links = tmp_path / "links"
+    real.mkdir()
+    links.mkdir()
+    (real / "shop.toml").write_text("old\n")
+    link = links / "shop.toml"
+    link.symlink_to(Path("..") / "real" / "shop.toml")
+    inode = (real / "shop.toml").stat().st_ino
+
+    write_atomic(link, b"new\n", mode=0o600)
+
+    assert link.is_symlink()
+    assert os.readlink(link) == str(Path("..") / "real" / "shop.toml")
+    assert (real / "shop.toml").read_bytes() == b"new\n"
+    assert (real / "shop.toml").stat().st_ino != inode  # replaced by a rename, not rewritten
+    assert (real / "shop.toml").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in real.iterdir()) == ["shop.toml"]
+    assert sorted(p.name for p in links.iterdir()) == ["shop.toml"]
+
+
+def test_a_configuration_dumped_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    class Shop(Configuration):
+        workers: int = 1
+
+    (tmp_path / "real.toml").write_text("")
+    (tmp_path / "shop.toml").symlink_to("real.toml")
+    Shop(workers=3).dump(tmp_path / "shop.toml")
+    assert (tmp_path / "shop.toml").is_symlink()
+    assert Shop.load(tmp_path / "real.toml").workers == 3
+
+
+def _temp_name(target: str, pid: int, host: str | None = None) -> str:
+    from oservices_core._config.atomic import _host
+
+    return f".{target}.oservices-{host or _host()}-{pid}-abcd_123.tmp"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_write_removes_the_temporary_files_of_dead_writers_only(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as live:
+        try:
+            stale = tmp_path / _temp_name("a.toml", dead)
+            alive = tmp_path / _temp_name("b.toml", live.pid)
+            mine = tmp_path / _temp_name("c.toml", os.getpid())
+            elsewhere = tmp_path / _temp_name("d.toml", dead, host="another-host")
+            unknown = tmp_path / ".e.toml.x1y2z3.tmp"  # not named by this writer: not ours
+            for path in (stale, alive, mine, elsewhere, unknown):
+                path.write_text("half")
+
+            write_atomic(tmp_path / "f.toml", b"new\n")
+
+            left = {p.name for p in tmp_path.iterdir()}
+            assert stale.name not in left
+            assert {alive.name, mine.name, elsewhere.name, unknown.name, "f.toml"} == left
+        finally:
+            live.kill()
+
+
+def test_a_killed_write_leaves_a_temporary_file_the_next_write_removes(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        from pathlib import Path
+        from oservices_core._config.atomic import write_atomic
+
+        def stuck(fd):
+            print("writing", flush=True)
+            time.sleep(60)
+
+        os.fsync = stuck
+        write_atomic(Path({str(tmp_path / "shop.toml")!r}), b"half")
+        """
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline() == "writing\n"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1, left
+    assert f"-{writer.pid}-" in left[0], left
+    assert left[0].endswith(".tmp"), left
+
+    write_atomic(tmp_path / "other.toml", b"whole\n")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.toml"]
+
+
+def test_temporary_files_name_their_host_and_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    original = os.replace
+
+    def spy(source: Any, target: Any) -> None:
+        seen.append(Path(source).name)
+        original(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_atomic(tmp_path / "shop.toml", b"x")
+    (name,) = seen
+    assert name.startswith(".shop.toml.oservices-"), name
+    assert f"-{os.getpid()}-" in name, name
+    assert name.endswith(".tmp"), name
+    assert socket.gethostname()[:5].replace(".", "-") in name, name
