@@ -192,18 +192,19 @@ class _Pyproject(PyprojectTomlConfigSettingsSource):
     ``[tool.oservices]`` must be a table (the source would fail on another value)."""
 
     def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
-        data = _read_toml(file_path)
+        path = Path(str(file_path))
+        text = read_text(path)
+        data = _toml.loads(text, str(path))
         table: Any = data
         header = self.toml_table_header  # set before the file is read
         for depth, key in enumerate(header):
             table = table.get(key, {})
             if not isinstance(table, dict):
-                dotted = ".".join(header[: depth + 1])
-                text = read_text(Path(str(file_path)))
                 line = _toml.locate_line(text, tuple(header[: depth + 1]))
-                where = f"{file_path}:{line}" if line else str(file_path)
+                where = f"{path}:{line}" if line else str(path)
                 found = f"a value of type {type(table).__name__}"
-                raise ConfigurationError(Problem(where, dotted, "a table", found))
+                problem = Problem(where, ".".join(header[: depth + 1]), "a table", found)
+                raise ConfigurationError(problem)
         return data
 
 
