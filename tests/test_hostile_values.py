@@ -73,6 +73,7 @@ class HostileConfiguration(Configuration):
     vault: dict[str, SecretStr] = {}
     maybe: SecretStr | None = None
     accounts: list[Account] = []
+    by_user: dict[str, Account] = {}
     pin: Secret[int] | None = None
     checked: SecretStr = SecretStr("")
 
@@ -470,6 +471,8 @@ def _shapes(secret: str) -> list[tuple[str, Any]]:
         ("accounts", secret),
         ("accounts", [secret]),
         ("accounts", [{"password": {"k": secret}}]),
+        ("by_user", {"user": secret}),  # a dict key that is also a field's name
+        ("by_user", {"k": {"password": [secret]}}),
         ("pin", secret),
         ("pin", [secret]),
         ("checked", "bad" + secret),

@@ -135,31 +135,40 @@ def contains_secret(model: type[BaseModel], path: tuple[str, ...]) -> bool:
     True when a field along ``path`` is declared with a secret type anywhere in its
     annotation (``list[SecretStr]``, ``SecretStr | None``...), or when the value's own
     type holds one anywhere inside (a nested model with a password, the whole model).
-    Every model of a union is followed, so a doubt counts as a secret.
+    Each part of the path may be a field, a list index or a dict key, and every member
+    of a union is followed: what the value may be is a list of annotations, and a doubt
+    counts as a secret.
     """
-    models: list[type[BaseModel]] = [model]
-    annotations: list[Any] = [model]  # what the value at this point of the path may be
+    candidates: list[Any] = [model]  # what the value at this point of the path may be
     for part in path:
-        fields = [m.model_fields[part] for m in models if part in m.model_fields]
-        if not fields:
-            continue  # a list index, a dict key or a union's tag: the same value's inside
-        annotations = [field.annotation for field in fields]
-        if any(_is_secret(arg) for annotation in annotations for arg in _flatten(annotation)):
+        below = [child for annotation in candidates for child in _children(annotation, part)]
+        if any(_is_secret(arg) for annotation in below for arg in _flatten(annotation)):
             return True
-        models = [m for annotation in annotations for m in _models(annotation)]
+        candidates = below or candidates  # a union's tag names no child: the same value
     seen: set[Any] = set()
-    return any(_inside(annotation, seen) for annotation in annotations)
+    return any(_inside(annotation, seen) for annotation in candidates)
+
+
+def _children(annotation: Any, part: str) -> Iterator[Any]:
+    """What may be found at ``part`` below a value of ``annotation``: a model's field (by
+    name or alias), a list's, tuple's or set's item, a dict's value."""
+    for arg in _flatten(annotation):
+        origin = typing.get_origin(arg) or arg
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            yield from (
+                field.annotation
+                for name, field in arg.model_fields.items()
+                if part in (name, field.alias)
+            )
+        elif origin in (list, tuple, set, frozenset):
+            yield from (item for item in typing.get_args(arg) if item is not Ellipsis)
+        elif origin is dict and len(typing.get_args(arg)) == 2:
+            yield typing.get_args(arg)[1]
 
 
 def _is_secret(annotation: Any) -> bool:
     origin = typing.get_origin(annotation) or annotation  # Secret[int] is a generic alias
     return isinstance(origin, type) and issubclass(origin, SecretStr | SecretBytes | Secret)
-
-
-def _models(annotation: Any) -> Iterator[type[BaseModel]]:
-    for arg in _flatten(annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            yield arg
 
 
 def _inside(annotation: Any, seen: set[Any]) -> bool:
