@@ -222,7 +222,8 @@ def test_a_hostile_system_file_is_a_located_error(tmp_path: Path, text: str) -> 
     (tmp_path / "system.toml").write_text(text, encoding="utf-8")
     result = oservices_in(tmp_path, "config", "show", "logging")
     assert result.returncode == 2, result.stderr
-    assert f"{tmp_path / 'system.toml'}: expected TOML a person would write" in result.stderr
+    where = f"{tmp_path / 'system.toml'}:2: configurations.a.x: expected TOML with values nested"
+    assert where in result.stderr
     assert "Traceback" not in result.stderr
 
 

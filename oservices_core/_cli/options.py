@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 __all__ = ["add_sets", "overrides_from", "shown_warnings"]
 
+_LONGEST_KEY = 200  # NAME.FIELD.SUBFIELD...: longer, or with controls, it names nothing
+
 
 def add_sets(parser: argparse.ArgumentParser) -> None:
     """Add the repeatable ``--set NAME.FIELD=VALUE`` option."""
@@ -28,18 +30,22 @@ def add_sets(parser: argparse.ArgumentParser) -> None:
 
 def overrides_from(sets: list[str]) -> dict[str, str]:
     """``--set`` items as overrides; a malformed one is a located error."""
+    from oservices_core._config.problems import shorten
     from oservices_core._errors import ConfigurationError, Problem
 
     overrides: dict[str, str] = {}
     for item in sets:
         key, sep, value = item.partition("=")
-        if not sep or "." not in key:
+        if not sep or "." not in key or len(key) > _LONGEST_KEY or not key.isprintable():
+            # Only the part before "=" is shown: what follows may be a secret.
             raise ConfigurationError(
                 Problem(
                     "--set",
-                    key,
+                    shorten(key),
                     "NAME.FIELD=VALUE",
-                    repr(item.split("=")[0] + ("=..." if sep else "")),
+                    shorten(repr(key + ("=..." if sep else ""))),
+                    hint=f"name a configuration, a dot, then a field: printable, at most"
+                    f" {_LONGEST_KEY} characters before '='",
                 )
             )
         overrides[key.strip()] = value

@@ -76,7 +76,11 @@ class Configuration(BaseModel):
     without a ``Configuration``/``Config``/``Conf`` suffix.
     """
 
-    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", validate_assignment=True)
+    # pydantic's own error text would quote a refused value, a secret's included; the
+    # errors oservices formats (problems.py) show values, masking secrets.
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        extra="forbid", validate_assignment=True, hide_input_in_errors=True
+    )
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)  # validated first: only good values are recorded

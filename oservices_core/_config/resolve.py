@@ -28,6 +28,7 @@ from typing import Any, Generic, Literal, TypeVar, final
 from pydantic import BaseModel, ValidationError
 
 from oservices_core._config import toml as _toml
+from oservices_core._config.bounds import BOUNDS, OutOfBoundsError, parse_bounded
 from oservices_core._config.configuration import (
     Configuration,
     configuration_name,
@@ -38,6 +39,7 @@ from oservices_core._config.problems import (
     contains_secret,
     is_complex,
     problems_from,
+    shorten,
     show_found,
 )
 from oservices_core._config.settings import Settings, active_settings, current_settings
@@ -467,10 +469,10 @@ def _group_overrides(overrides: Mapping[str, Any]) -> dict[str, list[tuple[str, 
         name, sep, key = target.partition(".")
         if not sep or not key:
             problem = Problem(
-                f"override {target}",
-                target,
+                f"override {shorten(target)}",
+                shorten(target),
                 "NAME.FIELD=VALUE",
-                repr(target),
+                shorten(repr(target)),
                 hint="name the configuration, a dot, then the field",
             )
             raise ConfigurationError(problem)
@@ -484,7 +486,7 @@ def _environment_layer(
     layer = Layer("environment")
     for variable, raw in variables:
         parts = variable.split("__")[1:]
-        where = f"environment variable {variable}"
+        where = f"environment variable {shorten(variable)}"
         path = _field_path(cls, [part.lower() for part in parts], where, problems)
         if path is not None:
             value = _coerce(cls, path, raw, where, problems)
@@ -498,14 +500,15 @@ def _override_layer(
 ) -> Layer:
     layer = Layer("override")
     for key, raw in items:
-        where = f"override {name}.{key}"
+        where = f"override {shorten(f'{name}.{key}')}"
         path = _field_path(cls, key.split("."), where, problems)
         if path is None:
             continue
         value = _coerce(cls, path, raw, where, problems) if isinstance(raw, str) else raw
         if value is not _BAD:
             shown = _toml.MASK if contains_secret(cls, path) else str(raw)
-            layer.set(path, value, Source("override", f"--set {name}.{key}={shown}"))
+            detail = shorten(f"--set {name}.{key}={shown}", limit=80)
+            layer.set(path, value, Source("override", detail))
     return layer
 
 
@@ -531,21 +534,21 @@ def _field_path(
 
 def _unknown(where: str, path: list[str], part: str, known: list[str]) -> Problem:
     close = difflib.get_close_matches(part, known, n=3)
-    hint = f"did you mean {' or '.join(close)}?" if close else "check the variable's name"
-    dotted = ".".join([*path, part])
+    hint = f"did you mean {' or '.join(close)}?" if close else "check the key's name"
+    dotted = shorten(".".join([*path, part]))
     if not known:  # the key above holds a value, not a table
         return Problem(
             where,
             dotted,
             f"no key below {'.'.join(path)!r}, which holds a value",
-            f"key {part!r}",
+            f"key {shorten(repr(part))}",
             hint=f"set {'.'.join(path)} itself",
         )
     return Problem(
         where,
         dotted,
         "one of the known keys: " + ", ".join(known),
-        f"unknown key {part!r}",
+        f"unknown key {shorten(repr(part))}",
         hint=hint,
     )
 
@@ -553,28 +556,48 @@ def _unknown(where: str, path: list[str], part: str, known: list[str]) -> Proble
 def _coerce(
     cls: type[BaseModel], path: Path_, raw: str, where: str, problems: list[Problem]
 ) -> Any:
-    """Text is kept as text, except for lists, tables and models, which are JSON."""
+    """Text is kept as text, except for lists, tables and models, which are JSON (or a TOML
+    inline value); either is read within the one bound on outside text."""
+    dotted = ".".join(path)
+    secret = contains_secret(cls, path)
+    if not _is_utf8(raw):
+        found = "bytes that are not UTF-8"
+        problems.append(Problem(where, dotted, "UTF-8 text", found, hint="set it as UTF-8 text"))
+        return _BAD
     info = _field_info(cls, path)
     if info is None or not is_complex(info.annotation):
         return raw
+    expected = "a JSON (or TOML inline) list or table"
     try:
-        return json.loads(raw)
+        return _structured(raw)
+    except OutOfBoundsError as exc:
+        problems.append(Problem(where, dotted, f"{expected} with {BOUNDS}", exc.found, exc.hint))
+    except ValueError:
+        found = show_found(raw, secret=secret)
+        hint = 'for example ["a", "b"] or {"key": 1}'
+        problems.append(Problem(where, dotted, expected, found, hint=hint))
+    return _BAD
+
+
+def _structured(raw: str) -> Any:
+    """JSON, else a TOML inline value; a ``ValueError`` when it is neither."""
+    try:
+        return parse_bounded(json.loads, raw)
     except json.JSONDecodeError:
         pass
+    data = parse_bounded(tomllib.loads, f"v = {raw}")  # TOMLDecodeError is a ValueError
+    if list(data) != ["v"]:  # more text after the value: "[1]\nother = 2"
+        raise ValueError(raw)
+    return data["v"]
+
+
+def _is_utf8(text: str) -> bool:
+    # Bytes that are not UTF-8 reach os.environ and sys.argv as lone surrogates.
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        found = show_found(raw, secret=contains_secret(cls, path))
-        problems.append(
-            Problem(
-                where,
-                ".".join(path),
-                "a JSON (or TOML inline) list or table",
-                found,
-                hint='for example ["a", "b"] or {"key": 1}',
-            )
-        )
-        return _BAD
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field_info(cls: type[BaseModel], path: Path_) -> Any:

@@ -12,16 +12,18 @@ Each thread (each context) holds its own active settings in a context variable;
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 import socket
 import threading
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,8 +33,9 @@ from pydantic_settings import (
 )
 
 from oservices_core._config import toml as _toml
-from oservices_core._config.configuration import decode_utf8
-from oservices_core._config.problems import problems_from, show_found
+from oservices_core._config.bounds import BOUNDS, OutOfBoundsError, parse_bounded
+from oservices_core._config.configuration import decode_utf8, read_text
+from oservices_core._config.problems import is_complex, problems_from
 from oservices_core._errors import ConfigurationError, Problem
 
 __all__ = [
@@ -63,6 +66,7 @@ class Settings(BaseSettings):
         extra="forbid",
         pyproject_toml_table_header=("tool", "oservices"),
         validate_default=True,
+        enable_decoding=False,  # complex values are JSON read by _decode_complex, bounded
     )
 
     home: Path = Field(default_factory=Path.cwd, description="Root of this installation.")
@@ -84,6 +88,23 @@ class Settings(BaseSettings):
     disable_plugins: str = Field("", description="Comma-separated plugin names not to load.")
     autoload_plugins: bool = Field(True, description="Load every installed plugin.")
     plugins: str = Field("", description="Plugins to load when autoload_plugins is off.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _decode_complex(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text for a list, table or model (from the environment or ``.env``) is JSON, read
+        within the one bound on outside text (pydantic-settings' own reading is off)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if not isinstance(value, str) or field is None or not is_complex(field.annotation):
+            return value
+        try:
+            return parse_bounded(json.loads, value)
+        except OutOfBoundsError as exc:
+            message = "a JSON list or table with {bounds}; this one has {found}"
+            context = {"bounds": BOUNDS, "found": exc.found}
+            raise PydanticCustomError("json_out_of_bounds", message, context) from None
+        except ValueError:
+            raise PydanticCustomError("json_invalid", "a JSON list or table") from None
 
     @model_validator(mode="after")
     def _derive_directories(self) -> Settings:
@@ -120,8 +141,8 @@ class Settings(BaseSettings):
             env_settings,
             _KnownOnly(settings_cls, dotenv_settings),
             file_secret_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=settings_file()),
-            PyprojectTomlConfigSettingsSource(settings_cls),
+            _SettingsFile(settings_cls, toml_file=settings_file()),
+            _Pyproject(settings_cls),
         )
 
     def activate(self) -> _Activation:
@@ -144,16 +165,47 @@ class Settings(BaseSettings):
         try:
             return type(self).model_validate(current | dict(values))
         except ValidationError as exc:
-            problems = [
-                Problem(where, ".".join(map(str, e["loc"])), e["msg"], _found(e["input"]))
-                for e in exc.errors()
-            ]
+            problems = problems_from(exc, type(self), lambda path: where)
             raise ConfigurationError(problems, subject="settings") from None
 
     def environ(self) -> dict[str, str]:
         """These settings as ``OSERVICES_*`` variables, for a process started from here."""
         values = self.model_dump(mode="json", exclude_none=True)
         return {f"OSERVICES_{key.upper()}": str(value) for key, value in values.items()}
+
+
+def _read_toml(path: Path | Traversable) -> dict[str, Any]:
+    """A settings file read as every TOML file is: UTF-8, bounded, errors located."""
+    where = Path(str(path))
+    return _toml.loads(read_text(where), str(where))
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, reading its file through :func:`_read_toml`."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        return _read_toml(file_path)
+
+
+class _Pyproject(PyprojectTomlConfigSettingsSource):
+    """pydantic-settings' pyproject source, reading through :func:`_read_toml`; its
+    ``[tool.oservices]`` must be a table (the source would fail on another value)."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        path = Path(str(file_path))
+        text = read_text(path)
+        data = _toml.loads(text, str(path))
+        table: Any = data
+        header = self.toml_table_header  # set before the file is read
+        for depth, key in enumerate(header):
+            table = table.get(key, {})
+            if not isinstance(table, dict):
+                line = _toml.locate_line(text, tuple(header[: depth + 1]))
+                where = f"{path}:{line}" if line else str(path)
+                found = f"a value of type {type(table).__name__}"
+                problem = Problem(where, ".".join(header[: depth + 1]), "a table", found)
+                raise ConfigurationError(problem)
+        return data
 
 
 class _KnownOnly(PydanticBaseSettingsSource):
@@ -192,10 +244,6 @@ class _Activation:
         _ACTIVE.reset(self._token)
 
 
-def _found(value: Any) -> str:
-    return show_found(value, secret=False)  # settings hold no secret
-
-
 def current_settings() -> Settings | None:
     """The settings active in this context, or None when none were activated or loaded."""
     return _ACTIVE.get()
@@ -228,10 +276,6 @@ def load_settings(**values: Any) -> Settings:
     except ValidationError as exc:
         problems = problems_from(exc, Settings, _SettingsLocator(values).where)
         raise ConfigurationError(problems, subject="settings") from None
-    except tomllib.TOMLDecodeError as exc:
-        path = _settings_toml_path()
-        text = path.read_text(encoding="utf-8", errors="replace")
-        raise ConfigurationError(_toml.syntax_problem(str(exc), str(path), text)) from None
     except OSError as exc:
         where = exc.filename or str(settings_file())
         found = exc.strerror or str(exc)
@@ -241,7 +285,8 @@ def load_settings(**values: Any) -> Settings:
 
 
 def _check_files() -> None:
-    """Settings files must exist when named, and be UTF-8 (the sources would raise raw)."""
+    """The settings file must exist when named, and ``.env`` be UTF-8 (its source would
+    raise raw; the TOML files are read as UTF-8 by :func:`_read_toml`)."""
     named = os.environ.get("OSERVICES_SETTINGS_FILE")
     if named is not None and not Path(named).is_file():
         raise ConfigurationError(
@@ -253,24 +298,11 @@ def _check_files() -> None:
                 hint="create it, or unset the variable to use ./oservices.toml",
             )
         )
-    for path in (Path(".env"), settings_file(), Path("pyproject.toml")):
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue  # absent files are fine; unreadable ones are reported by the source
-        decode_utf8(data, str(path))
-
-
-def _settings_toml_path() -> Path:
-    # The decode error does not carry the file; find which of the two it was.
-    for path in (settings_file(), Path("pyproject.toml")):
-        try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError:
-            return path
-        except OSError:
-            continue
-    return settings_file()
+    try:
+        data = Path(".env").read_bytes()
+    except OSError:
+        return  # an absent file is fine; an unreadable one is reported by the source
+    decode_utf8(data, ".env")
 
 
 class _SettingsLocator:

@@ -20,6 +20,8 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
+from oservices_core._config.bounds import BOUNDS, OutOfBoundsError, parse_bounded
+from oservices_core._config.problems import shorten
 from oservices_core._errors import ConfigurationError, Problem
 
 __all__ = [
@@ -316,18 +318,21 @@ def _has_secret(value: Any) -> bool:
 
 
 def loads(text: str, where: str) -> dict[str, Any]:
-    """Parse TOML, turning a syntax error into a located :class:`ConfigurationError`."""
+    """Parse TOML within the bounds of :mod:`~oservices_core._config.bounds`; a syntax
+    error or a refused value is a located :class:`ConfigurationError`."""
     try:
-        return tomllib.loads(text)
+        return parse_bounded(tomllib.loads, text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(syntax_problem(str(exc), where, text)) from None
-    except (RecursionError, ValueError) as exc:
-        # tomllib recurses per nesting level, and Python refuses integers of over
-        # 4300 digits: neither is a configuration, and neither may end the reader.
-        found = "nesting too deep to read" if isinstance(exc, RecursionError) else (
-            "an integer too long to read" if "digits" in str(exc) else str(exc)
+    except OutOfBoundsError as exc:
+        line = exc.line or _line_under(text, exc.path)
+        problem = Problem(
+            f"{where}:{line}" if line else where,
+            shorten(_key_on_line(text, line) if line else ".".join(exc.path)),
+            f"TOML with {BOUNDS}",
+            exc.found,
+            hint=exc.hint,
         )
-        problem = Problem(where, "", "TOML a person would write", found, hint="simplify the file")
         raise ConfigurationError(problem) from None
 
 
@@ -397,6 +402,15 @@ def _scan(text: str) -> Iterator[tuple[tuple[str, ...], int]]:
         assign = _ASSIGN.match(line)
         if assign:
             yield table + _split_key(assign.group(1)), number
+
+
+def _line_under(text: str, path: tuple[str, ...]) -> int | None:
+    """The first line that sets ``path`` or a key below it (a dotted key nests too)."""
+    if not path:
+        return None
+    depth = len(path)
+    below = (number for key, number in _scan(text) if key[:depth] == path)
+    return next(below, None) or locate_line(text, path)
 
 
 def locate_line(text: str, path: tuple[str, ...]) -> int | None:
