@@ -240,7 +240,7 @@ def _read_manifest(path: Path) -> dict[str, str]:
         return {str(k): str(v) for k, v in files.items()}
     except FileNotFoundError:
         return {}
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         logging.getLogger(__name__).warning(
             "ignored %s (%s): files that differ from their declared content are kept", path, exc
         )

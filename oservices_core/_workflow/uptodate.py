@@ -66,7 +66,7 @@ def up_to_date(state_file: Path, output_dir: Path, stamp: str) -> list[Artifact]
             if _stat(path) != (item["size"], item["mtime_ns"]):
                 return None
             artifacts.append(Artifact(path, item["plugin"], "build", "unchanged", item["mode"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # unreadable: rebuild
         return None
     return artifacts
 
@@ -87,7 +87,7 @@ def record(state_file: Path, output_dir: Path, stamp: str, artifacts: list[Artif
         )
     try:
         builds = json.loads(state_file.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable: start the record again
         builds = {}
     if not isinstance(builds, dict):
         builds = {}
