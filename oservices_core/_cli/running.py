@@ -133,7 +133,8 @@ def status_command(args: argparse.Namespace) -> int:
     from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request
 
-    statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
+    run_dir = active_settings().run_dir
+    statuses: list[dict[str, Any]] = request(run_dir, "status", timeout=args.timeout)
     if args.json:
         print(json.dumps(statuses, indent=2))
     else:
@@ -189,17 +190,14 @@ def _row(s: dict[str, Any]) -> tuple[str, ...]:
 def stop_command(args: argparse.Namespace) -> int:
     """Stop one component; or every component, and then the Administrator exits."""
     from oservices_core._config.settings import active_settings
-    from oservices_core._supervisor.control import request, running_pid
+    from oservices_core._supervisor.control import request, stop_all
 
     run_dir = active_settings().run_dir
     if args.name is not None:
-        request(run_dir, "stop", args.name)
+        request(run_dir, "stop", args.name, timeout=args.timeout)
         print(f"oservices: {args.name} stopped")
         return 0
-    pid = running_pid(run_dir)
-    request(run_dir, "stop")
-    while pid is not None and _alive(pid):
-        time.sleep(0.02)
+    stop_all(run_dir, args.timeout)
     print("oservices: every component stopped; the Administrator exited")
     return 0
 
@@ -209,7 +207,7 @@ def restart_command(args: argparse.Namespace) -> int:
     from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request
 
-    request(active_settings().run_dir, "restart", args.name)
+    request(active_settings().run_dir, "restart", args.name, timeout=args.timeout)
     print(f"oservices: {args.name} restarted")
     return 0
 
@@ -246,13 +244,3 @@ def run_command(args: argparse.Namespace) -> int:
             unknown_name("component", args.name, system.components, "command line")
         )
     return run_component(system, args.name, active_settings())
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie its parent has yet to wait for."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

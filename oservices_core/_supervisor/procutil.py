@@ -26,6 +26,7 @@ __all__ = [
     "kept_name",
     "kill_group",
     "pgid_of",
+    "process_state",
     "reset_signals",
     "set_name",
     "set_parent_death_signal",
@@ -155,3 +156,28 @@ def pgid_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's state letter of a process (``R``, ``S``, ``T`` when stopped, ``Z``...),
+    or None when there is no such process; ``?`` where ``/proc`` cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except FileNotFoundError:
+        return None if Path("/proc/self/stat").exists() else _exists(pid)
+    except OSError:
+        return _exists(pid)
+    fields = data.rpartition(b")")[2].split()  # the name, in parentheses, may hold anything
+    return fields[0].decode("ascii", "replace") if fields else "?"
+
+
+def _exists(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return "?"
+    return "?"
+
