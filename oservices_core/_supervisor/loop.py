@@ -45,8 +45,12 @@ class Loop:
         """Call ``handler`` whenever ``fd`` is readable."""
         self.selector.register(fd, selectors.EVENT_READ, handler)
 
+    def add_writer(self, fd: Any, handler: Handler) -> None:
+        """Call ``handler`` whenever ``fd`` is writable (a descriptor is watched one way)."""
+        self.selector.register(fd, selectors.EVENT_WRITE, handler)
+
     def remove_reader(self, fd: Any) -> None:
-        """Stop watching ``fd``."""
+        """Stop watching ``fd``, for reading or for writing."""
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(fd)
 
