@@ -600,3 +600,18 @@ def test_stop_all_waits_a_bounded_time(up: Callable[..., Running]) -> None:
     assert elapsed < 8.0
     assert running.process.poll() is None
 
+
+# logs takes names, not paths --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "../../x", ".x", "a/b", "X", ""])
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_logs_accepts_only_component_names(home: Path, name: str, follow: list[str]) -> None:
+    (home / "log").mkdir()
+    (home / "x.log").write_text("a secret outside LOG_DIR\n")
+    result = oservices_in(home, "logs", *follow, name)
+    assert result.returncode == 2
+    assert "a secret" not in result.stdout
+    assert "command line: component name: expected lower-case letters" in result.stderr
+    assert repr(name) in result.stderr
+

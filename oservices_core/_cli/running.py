@@ -216,11 +216,14 @@ def logs_command(args: argparse.Namespace) -> int:
     """Print a component's output file; with ``-f``, keep printing it as it grows."""
     from oservices_core._config.settings import active_settings
     from oservices_core._errors import NotFoundError
+    from oservices_core._plugins.component import check_name
     from oservices_core._supervisor.logfiles import follow, log_path, tail, write_out
 
-    path = log_path(active_settings().log_dir, args.name)
+    # A component's name, never a path: nothing outside LOG_DIR is opened.
+    name = check_name("component", args.name, where="command line")
+    path = log_path(active_settings().log_dir, name)
     if not path.exists() and not args.follow:
-        raise NotFoundError(f"no output recorded for {args.name!r} (no file {path})")
+        raise NotFoundError(f"no output recorded for {name!r} (no file {path})")
     data, offset = tail(path, args.lines)
     write_out(data)
     if args.follow:
