@@ -615,3 +615,31 @@ def test_logs_accepts_only_component_names(home: Path, name: str, follow: list[s
     assert "command line: component name: expected lower-case letters" in result.stderr
     assert repr(name) in result.stderr
 
+
+# A light status ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["stop"], ["stop", "obedient"], ["restart", "obedient"],
+                ["logs", "obedient"]]
+)
+def test_running_commands_do_not_import_pydantic(home: Path, command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "oservices_core", *command],
+        cwd=home,
+        env=environ(home),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2  # no Administrator, no log
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("pydantic", "pydantic_settings")}
+
+
+def test_an_unusual_source_falls_back_to_the_settings(home: Path) -> None:
+    (home / ".env").write_text('export OSERVICES_RUN_DIR="elsewhere/run"\n')
+    result = oservices_in(home, "status")
+    assert result.returncode == 2
+    assert f"no Administrator is running for {home / 'elsewhere' / 'run'}" in result.stderr
+

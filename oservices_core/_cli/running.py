@@ -130,17 +130,33 @@ def _detach(args: argparse.Namespace, run_dir: Path, log_dir: Path) -> int:
 
 def status_command(args: argparse.Namespace) -> int:
     """Print every component's status; exit 0 only when all are running and ready."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request
 
-    run_dir = active_settings().run_dir
-    statuses: list[dict[str, Any]] = request(run_dir, "status", timeout=args.timeout)
+    statuses: list[dict[str, Any]] = request(_directory("run_dir"), "status", timeout=args.timeout)
     if args.json:
         print(json.dumps(statuses, indent=2))
     else:
         _print_table(statuses)
     healthy = all(s["state"] == "RUNNING" and s["ready"] for s in statuses)
     return 0 if healthy else EXIT_NOT_READY
+
+
+def _directory(field: str) -> Path:
+    """Directory ``field`` of the active settings, without pydantic when it can.
+
+    Until this process loads the settings, none can be active: then the quick
+    reading of the same sources decides, unless it is unsure.
+    """
+    if "oservices_core._config.settings" not in sys.modules:
+        from oservices_core._config.locations import quick_directory
+
+        found = quick_directory(field)
+        if found is not None:
+            return found
+    from oservices_core._config.settings import active_settings
+
+    value: Path = getattr(active_settings(), field)
+    return value
 
 
 def _print_table(statuses: list[dict[str, Any]]) -> None:
@@ -189,10 +205,9 @@ def _row(s: dict[str, Any]) -> tuple[str, ...]:
 
 def stop_command(args: argparse.Namespace) -> int:
     """Stop one component; or every component, and then the Administrator exits."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request, stop_all
 
-    run_dir = active_settings().run_dir
+    run_dir = _directory("run_dir")
     if args.name is not None:
         request(run_dir, "stop", args.name, timeout=args.timeout)
         print(f"oservices: {args.name} stopped")
@@ -204,24 +219,22 @@ def stop_command(args: argparse.Namespace) -> int:
 
 def restart_command(args: argparse.Namespace) -> int:
     """Restart a component through the running Administrator."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request
 
-    request(active_settings().run_dir, "restart", args.name, timeout=args.timeout)
+    request(_directory("run_dir"), "restart", args.name, timeout=args.timeout)
     print(f"oservices: {args.name} restarted")
     return 0
 
 
 def logs_command(args: argparse.Namespace) -> int:
     """Print a component's output file; with ``-f``, keep printing it as it grows."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._errors import NotFoundError
     from oservices_core._plugins.component import check_name
     from oservices_core._supervisor.logfiles import follow, log_path, tail, write_out
 
     # A component's name, never a path: nothing outside LOG_DIR is opened.
     name = check_name("component", args.name, where="command line")
-    path = log_path(active_settings().log_dir, name)
+    path = log_path(_directory("log_dir"), name)
     if not path.exists() and not args.follow:
         raise NotFoundError(f"no output recorded for {name!r} (no file {path})")
     data, offset = tail(path, args.lines)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,17 @@ from pydantic_settings import (
 
 from oservices_core._config import toml as _toml
 from oservices_core._config.configuration import decode_utf8
+from oservices_core._config.locations import (
+    DIRECTORIES,
+    DOTENV,
+    ENV_PREFIX,
+    PYPROJECT,
+    PYPROJECT_TABLE,
+    directory_of,
+    expand,
+    home_of,
+    settings_file,
+)
 from oservices_core._config.problems import problems_from, show_found
 from oservices_core._errors import ConfigurationError, Problem
 
@@ -40,28 +51,23 @@ __all__ = [
     "active_settings",
     "current_settings",
     "load_settings",
+    "settings_file",
     "start_thread",
 ]
 
-_DIRECTORIES = {"config_dir": "config", "data_dir": "data", "log_dir": "log", "run_dir": "run"}
 _ACTIVE: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
     "oservices_settings", default=None
 )
-
-
-def settings_file() -> Path:
-    """The settings file: ``OSERVICES_SETTINGS_FILE``, else ``oservices.toml`` here."""
-    return Path(os.environ.get("OSERVICES_SETTINGS_FILE", "oservices.toml"))
 
 
 class Settings(BaseSettings):
     """Where and how this installation runs. Environment prefix ``OSERVICES_``."""
 
     model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
-        env_prefix="OSERVICES_",
-        env_file=".env",
+        env_prefix=ENV_PREFIX,
+        env_file=DOTENV,
         extra="forbid",
-        pyproject_toml_table_header=("tool", "oservices"),
+        pyproject_toml_table_header=PYPROJECT_TABLE,
         validate_default=True,
     )
 
@@ -85,17 +91,21 @@ class Settings(BaseSettings):
     autoload_plugins: bool = Field(True, description="Load every installed plugin.")
     plugins: str = Field("", description="Plugins to load when autoload_plugins is off.")
 
+    @field_validator("home", *DIRECTORIES, "system_file")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        # `~` and `~user` first, so that one that cannot be expanded is named by its key.
+        return None if value is None else expand(value)
+
     @model_validator(mode="after")
     def _derive_directories(self) -> Settings:
-        # An unset directory (the empty path) lives under home; relative ones too.
-        self.home = self.home.expanduser().absolute()
-        for field, default in _DIRECTORIES.items():
-            value: Path = getattr(self, field)
-            if value == Path():
-                value = Path(default)
-            object.__setattr__(self, field, self.home / value.expanduser())
+        # The one rule (locations.py), which `oservices status` also reads without pydantic:
+        # an unset directory (the empty path) lives under home; relative ones too.
+        self.home = home_of(self.home)
+        for field in DIRECTORIES:
+            object.__setattr__(self, field, directory_of(self.home, field, getattr(self, field)))
         if self.system_file is not None:
-            object.__setattr__(self, "system_file", self.home / self.system_file.expanduser())
+            object.__setattr__(self, "system_file", self.home / self.system_file)
         return self
 
     def system_path(self) -> Path | None:
@@ -253,7 +263,7 @@ def _check_files() -> None:
                 hint="create it, or unset the variable to use ./oservices.toml",
             )
         )
-    for path in (Path(".env"), settings_file(), Path("pyproject.toml")):
+    for path in (DOTENV, settings_file(), PYPROJECT):
         try:
             data = path.read_bytes()
         except OSError:
@@ -263,7 +273,7 @@ def _check_files() -> None:
 
 def _settings_toml_path() -> Path:
     # The decode error does not carry the file; find which of the two it was.
-    for path in (settings_file(), Path("pyproject.toml")):
+    for path in (settings_file(), PYPROJECT):
         try:
             tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError:
@@ -291,13 +301,13 @@ class _SettingsLocator:
         return next(self._files(field, variable), "settings")
 
     def _files(self, field: str, variable: str) -> Iterator[str]:
-        dotenv = Path(".env")
+        dotenv = DOTENV
         if dotenv.is_file():
             assignment = re.compile(rf"\s*(export\s+)?{variable}\s*=", re.IGNORECASE)
             for number, text in enumerate(dotenv.read_text().splitlines(), start=1):
                 if assignment.match(text):
                     yield f".env:{number} ({variable})"
-        for path, table in ((settings_file(), ()), (Path("pyproject.toml"), ("tool", "oservices"))):
+        for path, table in ((settings_file(), ()), (PYPROJECT, PYPROJECT_TABLE)):
             if path.is_file():
                 line = _toml.locate_line(path.read_text(), (*table, field))
                 if line is not None:
