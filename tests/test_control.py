@@ -643,3 +643,70 @@ def test_an_unusual_source_falls_back_to_the_settings(home: Path) -> None:
     assert result.returncode == 2
     assert f"no Administrator is running for {home / 'elsewhere' / 'run'}" in result.stderr
 
+
+def test_status_figures_cover_the_process_tree(up: Callable[..., Running]) -> None:
+    running = up(["forker"])  # two children, each with a child of its own
+    forker = running.wait_healthy()["forker"]
+    leader = psutil.Process(forker["pid"])
+    tree = [leader, *leader.children(recursive=True)]
+    assert len(tree) == 5
+    expected = sum(p.memory_info().rss for p in tree)
+    time.sleep(1.1)  # past the cached figures
+    memory = running.statuses()["forker"]["memory"]
+    assert 0.8 * expected < memory < 1.25 * expected
+
+
+def test_the_process_tree_is_found_without_scanning_proc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from oservices_core._supervisor import instance as _instance
+    from oservices_core._supervisor.procutil import process_tree
+
+    def scan(*args: object) -> None:
+        raise AssertionError("a scan of every process")
+
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", "sleep 60 & (sleep 60 & wait) & wait"], start_new_session=True
+    )
+    try:
+        leader = psutil.Process(shell.pid)
+        wait_for(lambda: len(leader.children(recursive=True)) == 3, 10, "the shell's children")
+        expected = {shell.pid, *(p.pid for p in leader.children(recursive=True))}
+        monkeypatch.setattr(psutil, "pids", scan)
+        monkeypatch.setattr(psutil, "process_iter", scan)
+        monkeypatch.setattr(psutil._pslinux, "ppid_map", scan)
+        assert set(process_tree(shell.pid)) == expected
+        assert process_tree(shell.pid)[0] == shell.pid
+        cpu, memory = _instance._usage(shell.pid)
+        assert cpu is not None
+        assert memory == pytest.approx(
+            sum(psutil.Process(pid).memory_info().rss for pid in expected), rel=0.2
+        )
+        assert process_tree(2**22 + 1) == [2**22 + 1]  # no such process: just itself
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
+
+
+def test_figures_are_read_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from oservices_core import Component
+    from oservices_core._supervisor import instance as _instance
+
+    reads: list[int] = []
+
+    def usage(pid: int) -> tuple[float, int]:
+        reads.append(pid)
+        return 1.0, 2
+
+    monkeypatch.setattr(_instance, "_usage", usage)
+    instance = _instance.Instance(Component(name="figures", main="os:getpid"))
+    assert instance.status().memory is None  # no process: nothing read
+    instance.pid = os.getpid()
+    for _ in range(100):
+        assert instance.status().memory == 2
+    assert reads == [os.getpid()]
+    instance.pid = os.getppid()  # another process: read at once
+    instance.status()
+    monkeypatch.setattr(_instance, "USAGE_SECONDS", 0.0)
+    instance.status()
+    assert reads == [os.getpid(), os.getppid(), os.getppid()]

@@ -27,6 +27,7 @@ __all__ = [
     "kill_group",
     "pgid_of",
     "process_state",
+    "process_tree",
     "reset_signals",
     "set_name",
     "set_parent_death_signal",
@@ -181,3 +182,30 @@ def _exists(pid: int) -> str | None:
         return "?"
     return "?"
 
+
+def process_tree(pid: int, limit: int = 4096) -> list[int]:
+    """``pid`` and its descendants, parents first, at most ``limit`` of them.
+
+    Read from the kernel's list of each thread's children
+    (``/proc/PID/task/TID/children``), so the cost follows the size of the
+    tree, not the number of processes on the machine. Where the kernel does
+    not keep those lists, just ``[pid]``.
+    """
+    found = [pid]
+    seen = {pid}
+    for parent in found:  # grows as it goes: a breadth-first walk
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                with open(f"/proc/{parent}/task/{thread}/children", "rb") as children:
+                    data = children.read()
+            except OSError:
+                continue
+            for child in map(int, data.split()):
+                if child not in seen and len(found) < limit:
+                    seen.add(child)
+                    found.append(child)
+    return found
