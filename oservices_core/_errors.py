@@ -167,6 +167,9 @@ class ControlError(OservicesError, ConnectionError):
     Raised by ``oservices status/stop/start/restart/reload`` (and
     ``request()``) when the Administrator refuses the request; its reason is
     in the message (an unknown component, a reload refused...). Fix the request.
+    Also raised when it does not answer in time (stopped by SIGSTOP, stuck,
+    overloaded), exits before answering, or when something other than a socket
+    is at its socket's path; the message names the pid or the path, and what to do.
     """
 
 

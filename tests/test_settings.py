@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oservices_core import (
     ConfigurationError,
@@ -132,3 +139,107 @@ def test_a_typo_in_the_settings_file_is_an_error(home: Path) -> None:
 def test_dotenv_may_hold_other_programs_variables(home: Path) -> None:
     (home / ".env").write_text("DATABASE_URL=x\nOSERVICES_SHOP__PORT=1\nOSERVICES_BASE_PORT=7\n")
     assert load_settings().base_port == 7
+
+
+# The quick reading of the directories (oservices status, stop, restart, logs) ---------
+
+_PATHS = st.sampled_from(
+    ["", ".", "run", "a/b", "/srv/x", "~", "~/x", "~no_such_user_zz/x", "a/../b", "with space",
+     "x\x00y"]
+) | st.text(st.characters(codec="utf-8", exclude_characters="\x00/"), max_size=8)
+_VALUES = _PATHS | st.integers() | st.booleans() | st.dictionaries(st.just("a"), st.just("b"))
+_KEYS = st.sampled_from(["home", "run_dir", "log_dir", "HOME", "Run_Dir", "LOG_DIR"])
+
+
+def _cased(name: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([name, name.lower(), name.title()])
+
+
+_ENVIRONMENT = st.dictionaries(
+    st.sampled_from(["HOME", "RUN_DIR", "LOG_DIR"]).flatmap(
+        lambda name: _cased(f"OSERVICES_{name}")
+    ),
+    _PATHS.filter(lambda text: "\x00" not in text),  # no environment can hold one
+    max_size=4,
+)
+_TABLES = st.none() | st.dictionaries(_KEYS, _VALUES, max_size=3)
+_DOTENV = st.none() | st.lists(
+    st.sampled_from(
+        ["OTHER=1", "OSERVICES_BASE_PORT=8001", "OSERVICES_HOME=/from/dotenv",
+         "export oservices_run_dir='dotenv/run'", "# OSERVICES_LOG_DIR=commented", "OSERVICES_X"]
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["run_dir", "log_dir"]),
+    environment=_ENVIRONMENT,
+    dotenv=_DOTENV,
+    settings_file=_TABLES,
+    pyproject=_TABLES,
+    named=st.sampled_from([None, "other.toml", "missing.toml"]),
+)
+def test_the_quick_reading_agrees_with_the_settings(
+    field: str,
+    environment: dict[str, str],
+    dotenv: list[str] | None,
+    settings_file: dict[str, Any] | None,
+    pyproject: dict[str, Any] | None,
+    named: str | None,
+) -> None:
+    import tomli_w
+
+    from oservices_core._config.locations import quick_directory
+
+    kept = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
+    if named is not None:
+        environment = environment | {"OSERVICES_SETTINGS_FILE": named}
+    with tempfile.TemporaryDirectory() as cwd, contextlib.chdir(cwd), mock.patch.dict(
+        os.environ, kept | environment, clear=True
+    ):
+        here = Path(cwd)
+        if dotenv is not None:
+            (here / ".env").write_text("\n".join(dotenv) + "\n")
+        if settings_file is not None:
+            (here / (named or "oservices.toml")).write_text(tomli_w.dumps(settings_file))
+        if pyproject is not None:
+            (here / "pyproject.toml").write_text(tomli_w.dumps({"tool": {"oservices": pyproject}}))
+        quick = quick_directory(field)
+        names = {"home", field}
+        try:
+            loaded = load_settings()
+        except ConfigurationError as exc:
+            # It never hides what the settings would say of the values it reads (of
+            # others, such as a bad base_port, it does not judge: 'oservices up' does).
+            if {problem.key.split(".")[0] for problem in exc.problems} & (names | {""}):
+                assert quick is None
+            return
+        assert quick is None or quick == getattr(loaded, field)
+        # Unsure only for a reason: the usual sources are read without pydantic.
+        sources = [
+            [k.lower().removeprefix("oservices_") for k in environment],
+            [k.lower() for k in (settings_file or {}) if named != "missing.toml"],
+            [k.lower() for k in (pyproject or {})],
+        ]
+        values = [v for table in (settings_file, pyproject) if table for k, v in table.items()
+                  if k.lower() in names]
+        usual = (
+            not any(f"OSERVICES_{name}".upper() in "\n".join(dotenv or []).upper()
+                    for name in names)
+            and named != "missing.toml"
+            and all(sum(key == name for key in keys) <= 1 for keys in sources for name in names)
+            and all(isinstance(value, str) and "~no_such_user" not in value for value in values)
+            and not any("~no_such_user" in environment.get(k, "") for k in environment)
+        )
+        if usual:
+            assert quick is not None
+
+
+def test_a_home_that_cannot_be_expanded_is_located(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSERVICES_RUN_DIR", "~no_such_user_zz/run")
+    with pytest.raises(ConfigurationError, match="environment variable OSERVICES_RUN_DIR"):
+        load_settings()

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    pass
+    from pathlib import Path
 
 __all__ = [
     "ADMINISTRATOR_LOG",
@@ -34,10 +34,9 @@ ADMINISTRATOR_LOG = "_administrator.log"
 
 def status_command(args: argparse.Namespace) -> int:
     """Print every component's status; exit 0 only when all are running and ready."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request
 
-    statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
+    statuses: list[dict[str, Any]] = request(_directory("run_dir"), "status", timeout=args.timeout)
     if args.json:
         print(json.dumps(statuses, indent=2))
     else:
@@ -46,14 +45,31 @@ def status_command(args: argparse.Namespace) -> int:
     return 0 if healthy else EXIT_NOT_READY
 
 
+def _directory(field: str) -> Path:
+    """Directory ``field`` of the active settings, without pydantic when it can.
+
+    Until this process loads the settings, none can be active: then the quick
+    reading of the same sources decides, unless it is unsure.
+    """
+    if "oservices_core._config.settings" not in sys.modules:
+        from oservices_core._config.locations import quick_directory
+
+        found = quick_directory(field)
+        if found is not None:
+            return found
+    from oservices_core._config.settings import active_settings
+
+    value: Path = getattr(active_settings(), field)
+    return value
+
+
 def print_statuses() -> None:
     """Print the running Administrator's status table, if it answers."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._errors import OservicesError
     from oservices_core._supervisor.control import request
 
     try:
-        statuses: list[dict[str, Any]] = request(active_settings().run_dir, "status")
+        statuses: list[dict[str, Any]] = request(_directory("run_dir"), "status")
     except OservicesError:
         return
     print_table(statuses)
@@ -106,41 +122,38 @@ def _row(s: dict[str, Any]) -> tuple[str, ...]:
 
 def stop_command(args: argparse.Namespace) -> int:
     """Stop one component; or every component, and then the Administrator exits."""
-    from oservices_core._config.settings import active_settings
-    from oservices_core._supervisor.control import request, running_pid
+    from oservices_core._supervisor.control import request, stop_all
 
-    run_dir = active_settings().run_dir
+    run_dir = _directory("run_dir")
     if args.name is not None:
-        request(run_dir, "stop", args.name)
+        request(run_dir, "stop", args.name, timeout=args.timeout)
         print(f"oservices: {args.name} stopped")
         return 0
-    pid = running_pid(run_dir)
-    request(run_dir, "stop")
-    while pid is not None and _alive(pid):
-        time.sleep(0.02)
+    stop_all(run_dir, args.timeout)
     print("oservices: every component stopped; the Administrator exited")
     return 0
 
 
 def restart_command(args: argparse.Namespace) -> int:
     """Restart a component through the running Administrator."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._supervisor.control import request
 
-    request(active_settings().run_dir, "restart", args.name)
+    request(_directory("run_dir"), "restart", args.name, timeout=args.timeout)
     print(f"oservices: {args.name} restarted")
     return 0
 
 
 def logs_command(args: argparse.Namespace) -> int:
     """Print a component's output file; with ``-f``, keep printing it as it grows."""
-    from oservices_core._config.settings import active_settings
     from oservices_core._errors import NotFoundError
+    from oservices_core._plugins.component import check_name
     from oservices_core._supervisor.logfiles import follow, log_path, tail, write_out
 
-    path = log_path(active_settings().log_dir, args.name)
+    # A component's name, never a path: nothing outside LOG_DIR is opened.
+    name = check_name("component", args.name, where="command line")
+    path = log_path(_directory("log_dir"), name)
     if not path.exists() and not args.follow:
-        raise NotFoundError(f"no output recorded for {args.name!r} (no file {path})")
+        raise NotFoundError(f"no output recorded for {name!r} (no file {path})")
     data, offset = tail(path, args.lines)
     write_out(data)
     if args.follow:
@@ -164,13 +177,3 @@ def run_command(args: argparse.Namespace) -> int:
             unknown_name("component", args.name, system.components, "command line")
         )
     return run_component(system, args.name, active_settings())
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie its parent has yet to wait for."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False

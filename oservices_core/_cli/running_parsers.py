@@ -40,6 +40,7 @@ def add_parsers(commands: Any) -> None:
     up.set_defaults(handler=_lazy("up_command", "up"))
     status = commands.add_parser("status", help="each component's state (exit 0: all ready)")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _timeout(status, 10, "seconds to wait for the Administrator's answer")
     status.set_defaults(handler=_lazy("status_command"))
     stop = commands.add_parser("stop", help="stop one component, or everything")
     stop.add_argument(
@@ -48,9 +49,11 @@ def add_parsers(commands: Any) -> None:
         metavar="NAME",
         help="default: every component, then the Administrator exits",
     )
+    _timeout(stop, 120, "seconds to wait until stopped (all: until the Administrator exits)")
     stop.set_defaults(handler=_lazy("stop_command"))
     restart = commands.add_parser("restart", help="stop a component if it runs, then start it")
     restart.add_argument("name", metavar="NAME", help="the component")
+    _timeout(restart, 120, "seconds to wait until it is stopped and its start under way")
     restart.set_defaults(handler=_lazy("restart_command"))
     logs = commands.add_parser("logs", help="print a component's output (LOG_DIR/NAME.log)")
     logs.add_argument("name", metavar="NAME", help="the component")
@@ -63,6 +66,29 @@ def add_parsers(commands: Any) -> None:
     run.add_argument("name", metavar="NAME", help="the component")
     run.add_argument("--system", metavar="FILE", help="the system file whose values apply")
     run.set_defaults(handler=_lazy("run_command"))
+
+
+def _timeout(parser: argparse.ArgumentParser, default: float, text: str) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=default,
+        metavar="S",
+        help=f"{text} (default: {default:g})",
+    )
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds; otherwise argparse's error, exit 2."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
+    return value
 
 
 def _lazy(name: str, module: str = "running") -> Callable[[argparse.Namespace], int]:

@@ -35,6 +35,17 @@ from pydantic_settings import (
 from oservices_core._config import toml as _toml
 from oservices_core._config.bounds import BOUNDS, OutOfBoundsError, parse_bounded
 from oservices_core._config.configuration import decode_utf8, read_text
+from oservices_core._config.locations import (
+    DIRECTORIES,
+    DOTENV,
+    ENV_PREFIX,
+    PYPROJECT,
+    PYPROJECT_TABLE,
+    directory_of,
+    expand,
+    home_of,
+    settings_file,
+)
 from oservices_core._config.problems import is_complex, problems_from
 from oservices_core._errors import ConfigurationError, Problem
 
@@ -43,28 +54,23 @@ __all__ = [
     "active_settings",
     "current_settings",
     "load_settings",
+    "settings_file",
     "start_thread",
 ]
 
-_DIRECTORIES = {"config_dir": "config", "data_dir": "data", "log_dir": "log", "run_dir": "run"}
 _ACTIVE: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
     "oservices_settings", default=None
 )
-
-
-def settings_file() -> Path:
-    """The settings file: ``OSERVICES_SETTINGS_FILE``, else ``oservices.toml`` here."""
-    return Path(os.environ.get("OSERVICES_SETTINGS_FILE", "oservices.toml"))
 
 
 class Settings(BaseSettings):
     """Where and how this installation runs. Environment prefix ``OSERVICES_``."""
 
     model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
-        env_prefix="OSERVICES_",
-        env_file=".env",
+        env_prefix=ENV_PREFIX,
+        env_file=DOTENV,
         extra="forbid",
-        pyproject_toml_table_header=("tool", "oservices"),
+        pyproject_toml_table_header=PYPROJECT_TABLE,
         validate_default=True,
         enable_decoding=False,  # complex values are JSON read by _decode_complex, bounded
     )
@@ -106,17 +112,21 @@ class Settings(BaseSettings):
         except ValueError:
             raise PydanticCustomError("json_invalid", "a JSON list or table") from None
 
+    @field_validator("home", *DIRECTORIES, "system_file")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        # `~` and `~user` first, so that one that cannot be expanded is named by its key.
+        return None if value is None else expand(value)
+
     @model_validator(mode="after")
     def _derive_directories(self) -> Settings:
-        # An unset directory (the empty path) lives under home; relative ones too.
-        self.home = self.home.expanduser().absolute()
-        for field, default in _DIRECTORIES.items():
-            value: Path = getattr(self, field)
-            if value == Path():
-                value = Path(default)
-            object.__setattr__(self, field, self.home / value.expanduser())
+        # The one rule (locations.py), which `oservices status` also reads without pydantic:
+        # an unset directory (the empty path) lives under home; relative ones too.
+        self.home = home_of(self.home)
+        for field in DIRECTORIES:
+            object.__setattr__(self, field, directory_of(self.home, field, getattr(self, field)))
         if self.system_file is not None:
-            object.__setattr__(self, "system_file", self.home / self.system_file.expanduser())
+            object.__setattr__(self, "system_file", self.home / self.system_file)
         return self
 
     def system_path(self) -> Path | None:
@@ -299,10 +309,10 @@ def _check_files() -> None:
             )
         )
     try:
-        data = Path(".env").read_bytes()
+        data = DOTENV.read_bytes()
     except OSError:
         return  # an absent file is fine; an unreadable one is reported by the source
-    decode_utf8(data, ".env")
+    decode_utf8(data, str(DOTENV))
 
 
 class _SettingsLocator:
@@ -323,13 +333,13 @@ class _SettingsLocator:
         return next(self._files(field, variable), "settings")
 
     def _files(self, field: str, variable: str) -> Iterator[str]:
-        dotenv = Path(".env")
+        dotenv = DOTENV
         if dotenv.is_file():
             assignment = re.compile(rf"\s*(export\s+)?{variable}\s*=", re.IGNORECASE)
             for number, text in enumerate(dotenv.read_text().splitlines(), start=1):
                 if assignment.match(text):
                     yield f".env:{number} ({variable})"
-        for path, table in ((settings_file(), ()), (Path("pyproject.toml"), ("tool", "oservices"))):
+        for path, table in ((settings_file(), ()), (PYPROJECT, PYPROJECT_TABLE)):
             if path.is_file():
                 line = _toml.locate_line(path.read_text(), (*table, field))
                 if line is not None:

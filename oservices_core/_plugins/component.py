@@ -26,14 +26,19 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 Main = Callable[..., object] | str
 
 
-def check_name(kind: str, name: str) -> str:
-    """A component or service name: lower case letters, digits, ``_``, ``.``, ``-``."""
+def check_name(kind: str, name: str, *, where: str = "") -> str:
+    """A component or service name: lower case letters, digits, ``_``, ``.``, ``-``,
+    a letter or digit first (so never a path: no ``/``, no leading ``.``).
+
+    A bad one is a :class:`ConfigurationError` located at ``where`` (default:
+    the declaration).
+    """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigurationError(
             Problem(
-                f"{kind} declaration",
-                "name",
-                "lower-case letters, digits, '_', '.' or '-'",
+                where or f"{kind} declaration",
+                f"{kind} name" if where else "name",
+                "lower-case letters, digits, '_', '.' or '-', a letter or digit first",
                 repr(name),
                 hint="for example 'shop-api'",
             )

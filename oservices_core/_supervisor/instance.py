@@ -12,12 +12,13 @@ if TYPE_CHECKING:
     from oservices_core._plugins.component import Component
     from oservices_core._supervisor.logfiles import RotatingLog
 
-__all__ = ["ComponentStatus", "Instance", "State", "describe_exit"]
+__all__ = ["USAGE_SECONDS", "ComponentStatus", "Instance", "State", "describe_exit"]
 
 State = Literal[
     "STOPPED", "WAITING", "STARTING", "RUNNING", "STOPPING", "BACKOFF", "EXITED", "FATAL"
 ]
 TERMINAL = frozenset({"STOPPED", "EXITED", "FATAL"})
+USAGE_SECONDS = 1.0  # CPU and memory figures are read again when older than this
 
 
 @final
@@ -81,10 +82,11 @@ class Instance:
         self.log: RotatingLog | None = None
         self.fingerprint = ""
         self.waiters: list[Any] = []  # futures resolved when it next reaches a terminal state
+        self._usage: tuple[float, int | None, float | None, int | None] = (0.0, None, None, None)
 
     def status(self) -> ComponentStatus:
-        """Its status now, with CPU and memory read from the kernel."""
-        cpu, memory = _usage(self.pid) if self.pid else (None, None)
+        """Its status now, with CPU and memory read from the kernel at most once a second."""
+        cpu, memory = self.usage()
         return ComponentStatus(
             name=self.name,
             state=self.state,
@@ -101,6 +103,19 @@ class Instance:
         )
 
 
+    def usage(self) -> tuple[float | None, int | None]:
+        """CPU percent and resident bytes of its process tree, read again when
+        :data:`USAGE_SECONDS` old or the process changed; (None, None) without one."""
+        if not self.pid:
+            return None, None
+        now = time.monotonic()
+        when, pid, cpu, memory = self._usage
+        if pid != self.pid or now - when >= USAGE_SECONDS:
+            cpu, memory = _usage(self.pid)
+            self._usage = (now, self.pid, cpu, memory)
+        return cpu, memory
+
+
 def describe_exit(returncode: int) -> str:
     """``exit code 1`` or ``signal SIGKILL``."""
     if returncode >= 0:
@@ -114,19 +129,24 @@ def describe_exit(returncode: int) -> str:
 
 
 def _usage(pid: int) -> tuple[float | None, int | None]:
+    """CPU and memory of ``pid`` and its descendants, found from it (no scan of ``/proc``)."""
     import psutil
+
+    from oservices_core._supervisor.procutil import process_tree
 
     try:
         leader = psutil.Process(pid)
-        processes = [leader, *leader.children(recursive=True)]
-    except psutil.Error:
+        born = leader.create_time()
+    except (psutil.Error, OSError):  # gone, or no descriptor left to read /proc with
         return None, None
     seconds = 0.0
     memory = 0
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            seconds += times.user + times.system
-            memory += process.memory_info().rss
-    lifetime = max(time.time() - leader.create_time(), 1e-3)
+    for member in process_tree(pid):
+        with contextlib.suppress(psutil.Error, OSError):
+            process = leader if member == pid else psutil.Process(member)
+            with process.oneshot():
+                times = process.cpu_times()
+                seconds += times.user + times.system
+                memory += process.memory_info().rss
+    lifetime = max(time.time() - born, 1e-3)
     return round(100 * seconds / lifetime, 2), memory

@@ -46,7 +46,7 @@ class Loop:
         self._watch(fd, selectors.EVENT_READ, handler)
 
     def remove_reader(self, fd: Any) -> None:
-        """Stop watching ``fd`` for reading (and for writing: a reader's end is its end)."""
+        """Stop watching ``fd``, for reading and for writing: a reader's end is its end."""
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(fd)
 

@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "connects",
-    "descendants",
     "group_alive",
     "kept_name",
     "kill_group",
     "listener_owned",
     "pgid_of",
+    "process_state",
+    "process_tree",
     "raise_nofile_limit",
     "reset_signals",
     "set_name",
@@ -191,23 +192,6 @@ def set_nofile_limit(soft: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it, read from ``/proc`` without scanning all of it."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            children = f"/proc/{current}/task/{task}/children"
-            with contextlib.suppress(OSError, ValueError), open(children, encoding="ascii") as file:
-                todo += [int(child) for child in file.read().split()]
-    return found
-
-
 def listener_owned(pid: int, port: int) -> bool | None:
     """Whether a TCP socket listening on ``port`` belongs to ``pid`` or its descendants.
 
@@ -220,7 +204,7 @@ def listener_owned(pid: int, port: int) -> bool | None:
     if not inodes:
         return False
     wanted = {f"socket:[{inode}]" for inode in inodes}
-    for member in descendants(pid):
+    for member in process_tree(pid):
         try:
             fds = os.listdir(f"/proc/{member}/fd")
         except OSError:
@@ -249,3 +233,55 @@ def _listening_inodes(port: int) -> set[int] | None:
             if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 found.add(int(fields[9]))
     return found if readable else None
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's state letter of a process (``R``, ``S``, ``T`` when stopped, ``Z``...),
+    or None when there is no such process; ``?`` where ``/proc`` cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except FileNotFoundError:
+        return None if Path("/proc/self/stat").exists() else _exists(pid)
+    except OSError:
+        return _exists(pid)
+    fields = data.rpartition(b")")[2].split()  # the name, in parentheses, may hold anything
+    return fields[0].decode("ascii", "replace") if fields else "?"
+
+
+def _exists(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return "?"
+    return "?"
+
+
+def process_tree(pid: int, limit: int = 4096) -> list[int]:
+    """``pid`` and its descendants, parents first, at most ``limit`` of them.
+
+    Read from the kernel's list of each thread's children
+    (``/proc/PID/task/TID/children``), so the cost follows the size of the
+    tree, not the number of processes on the machine. Where the kernel does
+    not keep those lists, just ``[pid]``.
+    """
+    found = [pid]
+    seen = {pid}
+    for parent in found:  # grows as it goes: a breadth-first walk
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                with open(f"/proc/{parent}/task/{thread}/children", "rb") as children:
+                    data = children.read()
+            except OSError:
+                continue
+            for child in map(int, data.split()):
+                if child not in seen and len(found) < limit:
+                    seen.add(child)
+                    found.append(child)
+    return found

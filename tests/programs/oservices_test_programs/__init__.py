@@ -261,3 +261,6 @@ listening = Service(
     api="listener",
     configuration=ListeningConfiguration,
 )
+slowstop = Component(
+    name="slowstop", main=run_stubborn, ready="log:stubborn: ready", stop_timeout=60
+)
