@@ -112,7 +112,8 @@ def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
     template.kill()
     assert system.process.wait(30) != 0
     assert "the template process died" in system.log()
-    wait_for(lambda: not carrying(system.token), 15.0, "every process to be gone")
+    wait_for(lambda: not carrying(system.token), 15.0,
+             lambda: f"every process to be gone: {_describe(carrying(system.token))}")
 
 
 def test_sigterm_stops_everything_and_exits_zero(up: Callable[..., Up]) -> None:
@@ -320,3 +321,14 @@ def test_run_installs_no_signal_handlers(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     # SIGINT keeps the interpreter's own handler (KeyboardInterrupt): the caller's.
     assert result.stdout.split() == ["SIGTERM=default", "SIGINT=python", "SIGHUP=default"]
+
+
+def _describe(processes: list[psutil.Process]) -> str:
+    described = []
+    for process in processes:
+        try:
+            described.append(f"{process.pid} {process.name()} ppid {process.ppid()} "
+                             f"{process.status()} {process.cmdline()[:3]}")
+        except psutil.Error:
+            described.append(f"{process.pid} (gone)")
+    return "; ".join(described)

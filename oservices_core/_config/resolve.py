@@ -33,7 +33,6 @@ from oservices_core._config.configuration import (
     Configuration,
     configuration_name,
     env_prefix,
-    read_text,
 )
 from oservices_core._config.problems import (
     contains_secret,
@@ -438,15 +437,17 @@ def _fill(layer: Layer, values: Mapping[str, Any], source: Source, prefix: Path_
 
 
 def _file_layer(path: Path, *, explicit: bool) -> Layer:
+    from oservices_core._config.systemfile import read_toml_file
+
     layer = Layer("file")
     try:
-        text = read_text(path)
+        parsed = read_toml_file(path)
     except ConfigurationError:
         # The usual file is optional; an explicitly named one must be there.
         if explicit or path.exists():
             raise
         return layer
-    _fill(layer, _toml.loads(text, str(path)), Source("file", str(path), text), ())
+    _fill(layer, parsed.data, Source("file", str(path), parsed.text), ())
     return layer
 
 

@@ -1,8 +1,11 @@
-"""The system file as text and data, read and parsed once per process while it is unchanged.
+"""TOML files as text and data, read and parsed once per process while they are unchanged.
 
-``System.load`` checks its names; the resolver takes its ``[configurations.NAME]``
-tables as the system layer. Both read it through :func:`read_system`, so one
-process parses one file once, however many resolvers and systems use it.
+``System.load`` checks the system file's names; the resolver takes its
+``[configurations.NAME]`` tables as the system layer. Both read it through
+:func:`read_system`, so one process parses one file once, however many
+resolvers and systems use it. Configuration files go through
+:func:`read_toml_file` the same way: the template reads them once, and the
+components it forks find them parsed (a stat each, not an open and a parse).
 """
 
 from __future__ import annotations
@@ -15,17 +18,23 @@ from typing import Any, final
 from oservices_core._config import toml as _toml
 from oservices_core._config.configuration import read_text
 
-__all__ = ["SystemSource", "read_system"]
+__all__ = ["SystemSource", "TomlFile", "read_system", "read_toml_file"]
 
 
-@final
 @dataclass(frozen=True, slots=True)
-class SystemSource:
-    """A parsed system file: where it is, its text (for line numbers) and its data."""
+class TomlFile:
+    """A parsed TOML file: where it is, its text (for line numbers) and its data (not to be
+    changed: it is shared by every reader in the process)."""
 
     path: str
     text: str = field(repr=False)
     data: dict[str, Any] = field(repr=False)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SystemSource(TomlFile):
+    """A parsed system file."""
 
     def configuration(self, name: str) -> dict[str, Any] | None:
         """The ``[configurations.NAME]`` table, if the file has one."""
@@ -35,21 +44,34 @@ class SystemSource:
 
 
 # path -> (the file's identity when read, what was read): a changed file is read again.
-_READ: dict[str, tuple[tuple[int, int, int], SystemSource]] = {}
+_READ: dict[str, tuple[tuple[int, int, int], TomlFile]] = {}
 
 
 def read_system(path: Path | str) -> SystemSource:
-    """The file at ``path``, parsed; a missing or malformed file is a located error."""
+    """The system file at ``path``, parsed; a missing or malformed file is a located error."""
+    found = _read(path, SystemSource)
+    assert isinstance(found, SystemSource)  # cached under its own kind
+    return found
+
+
+def read_toml_file(path: Path | str) -> TomlFile:
+    """The TOML file at ``path``, parsed; a missing or malformed file is a located error."""
+    return _read(path, TomlFile)
+
+
+def _read(path: Path | str, kind: type[TomlFile]) -> TomlFile:
     key = os.path.abspath(path)
     stamp = _stamp(key)
     cached = _READ.get(key)
     if cached is not None and stamp is not None and cached[0] == stamp:
-        return cached[1]
+        if type(cached[1]) is kind:
+            return cached[1]
+        return kind(cached[1].path, cached[1].text, cached[1].data)
     text = read_text(Path(path))
-    source = SystemSource(str(path), text, _toml.loads(text, str(path)))
+    found = kind(str(path), text, _toml.loads(text, str(path)))
     if stamp is not None:
-        _READ[key] = (stamp, source)
-    return source
+        _READ[key] = (stamp, found)
+    return found
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:

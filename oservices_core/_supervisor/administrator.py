@@ -278,7 +278,8 @@ class Administrator:
         system_file = str(self.system.file) if self.system.file else ""
         if self.template == "fork":
             held = [] if self._lock_fd is None else [self._lock_fd]  # the lock is ours alone
-            self._template = _template.fork(theirs, system_file or None, self._env, held)
+            loaded = (self.settings, self.system)  # loaded here: not again in the template
+            self._template = _template.fork(theirs, system_file or None, self._env, held, loaded)
         if self._template is None:  # asked for, or threads here: a fresh interpreter
             self._template = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "oservices_core._supervisor.template", str(theirs.fileno()),
@@ -616,7 +617,8 @@ class Administrator:
         self._kill_everything()
         # What escaped the components' groups was the template's to find; it is gone.
         names = {_procutil.kept_name(name) for name in self.instances}
-        _template.sweep(f"{self.token}.", names, _template.KEEPER_SECONDS)
+        leaders = [i.pid for i in self.instances.values() if i.pid is not None]
+        _template.sweep(f"{self.token}.", names, _template.KEEPER_SECONDS, leaders)
         raise AdministratorError("the template process died")
 
     # Exits and restarts ------------------------------------------------------

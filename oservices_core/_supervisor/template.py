@@ -77,9 +77,12 @@ class _Template:
             os.environ.clear()
             os.environ.update(env)
             self.env = dict(env)
-        self.settings = load_settings()
+        if self.system is None or env is not None:  # not handed over by a fork, or a reload
+            self.settings = load_settings()
+            with self.settings.activate():
+                self.system = load_system(self.system_file)
+        assert self.settings is not None
         with self.settings.activate():
-            self.system = load_system(self.system_file)
             self._warm(self.system)
 
     def _warm(self, system: System) -> None:
@@ -331,13 +334,15 @@ def _children() -> set[int]:
         return {child.pid for child in psutil.Process(me).children()}
 
 
-def sweep(prefix: str, names: set[str], seconds: float) -> None:
+def sweep(prefix: str, names: set[str], seconds: float, leaders: Collection[int] = ()) -> None:
     """Kill what is left of a pool whose template died, until nothing is.
 
     A process that exec'd carries an instance value starting with ``prefix``
     wherever it was re-parented; one that only forked has its component's
     name (one of ``names``) and is found among this process's children, where
     it lands if this process is a subreaper, as :meth:`Administrator.run` makes it.
+    It lands there only once its own parent is gone: so the sweep goes on while
+    any of ``leaders`` (the components' processes, killed already) still exists.
     """
     import psutil
 
@@ -350,10 +355,12 @@ def sweep(prefix: str, names: set[str], seconds: float) -> None:
         for pid in found | adopted:
             with contextlib.suppress(OSError):  # gone already
                 os.kill(pid, signal.SIGKILL)
-        for pid in adopted:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        if not found | adopted or time.monotonic() > deadline:
+        # Reaped here, the leaders and what was adopted free their children to come here too.
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        waiting = [pid for pid in leaders if _name_and_birth(pid)[0]]
+        if (not found | adopted and not waiting) or time.monotonic() > deadline:
             return
         time.sleep(0.01)
 
@@ -379,7 +386,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fork(
-    sock: socket.socket, system_file: str | None, env: dict[str, str], drop: Collection[int] = ()
+    sock: socket.socket,
+    system_file: str | None,
+    env: dict[str, str],
+    drop: Collection[int] = (),
+    loaded: tuple[Settings, System] | None = None,
 ) -> Forked | None:
     """Fork the template from this process, or ``None`` when that is not safe here.
 
@@ -388,18 +399,24 @@ def fork(
     is only safe in a single-threaded process: a lock held by another thread
     at the fork would stay held in the child forever. ``drop`` names
     descriptors of files the template must not hold (the run directory's lock).
+    ``loaded``: the settings and system this process loaded already, whose
+    plugins it imported; the template takes them over rather than load them again.
     """
     if not single_threaded():
         return None
     flush_streams()
     pid = os.fork()
     if pid == 0:
-        _become_template(sock, system_file, env, drop)
+        _become_template(sock, system_file, env, drop, loaded)
     return Forked(pid)
 
 
 def _become_template(
-    sock: socket.socket, system_file: str | None, env: dict[str, str], drop: Collection[int]
+    sock: socket.socket,
+    system_file: str | None,
+    env: dict[str, str],
+    drop: Collection[int],
+    loaded: tuple[Settings, System] | None,
 ) -> NoReturn:
     """The forked child's whole life: never return into the caller's code."""
     code = 1
@@ -409,7 +426,10 @@ def _become_template(
         let_go({sock.fileno()}, drop)
         os.environ.clear()
         os.environ.update(env)
-        code = _run(_Template(sock, system_file))
+        template = _Template(sock, system_file)
+        if loaded is not None:
+            template.settings, template.system = loaded
+        code = _run(template)
     except BaseException:  # noqa: BLE001 - whatever happens, it ends here
         traceback.print_exc()
     finally:
