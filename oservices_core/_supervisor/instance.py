@@ -84,9 +84,10 @@ class Instance:
         self.waiters: list[Any] = []  # futures resolved when it next reaches a terminal state
         self._usage: tuple[float, int | None, float | None, int | None] = (0.0, None, None, None)
 
-    def status(self) -> ComponentStatus:
-        """Its status now, with CPU and memory read from the kernel at most once a second."""
-        cpu, memory = self.usage()
+    def status(self, *, usage: bool = True) -> ComponentStatus:
+        """Its status now, with CPU and memory read from the kernel at most once a second
+        (``usage=False``: without them)."""
+        cpu, memory = self.usage() if usage else (None, None)
         return ComponentStatus(
             name=self.name,
             state=self.state,
@@ -101,7 +102,6 @@ class Instance:
             memory=memory,
             log_errors=self.log.errors if self.log is not None else 0,
         )
-
 
     def usage(self) -> tuple[float | None, int | None]:
         """CPU percent and resident bytes of its process tree, read again when
