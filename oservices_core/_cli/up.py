@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import selectors
-import subprocess
 import sys
 import threading
 import time
@@ -188,21 +187,13 @@ class _Report:
 
 
 def _detach(args: argparse.Namespace) -> int:
-    """Start ``oservices up`` detached; print what it reports. Reads no settings itself:
-    the Administrator it starts does, and says on the pipe where it failed, if it does."""
+    """Run ``oservices up`` in a detached process; print what it reports. Reads no settings
+    itself: the Administrator does, and says on the pipe where it failed, if it does."""
     read_end, write_end = os.pipe()
-    command = [sys.executable, "-m", "oservices_core"]
-    command += ["--strict"] if args.strict else []
-    command += ["up", "--report-fd", str(write_end)]
-    command += [os.path.abspath(args.system)] if args.system else []
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,  # until it opens LOG_DIR/_administrator.log itself
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        pass_fds=[write_end],
-    )
+    argv = ["--strict"] if args.strict else []
+    argv += ["up", "--report-fd", str(write_end)]
+    argv += [os.path.abspath(args.system)] if args.system else []
+    pid = _daemon(argv, keep=write_end)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as events:
         event = _next_event(events, time.monotonic() + args.timeout)
@@ -212,9 +203,40 @@ def _detach(args: argparse.Namespace) -> int:
         return _ready(event)
     if event.get("event") == "failed" and event.get("components"):
         return _failed(event)
-    code = process.wait()
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     error = event.get("error") or "no reason given"
     raise _exited(code, error)
+
+
+def _daemon(argv: list[str], keep: int) -> int:
+    """Fork a process, in a session of its own, that runs the command line ``argv``; its pid.
+
+    A fork, not a fresh interpreter: this process has imported little more than
+    the command line, which the Administrator reuses. It lets go of this
+    process's standard streams (until it opens its own log) and of every
+    descriptor but ``keep``.
+    """
+    from oservices_core._supervisor.forking import flush_streams
+
+    flush_streams()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 16)
+        from oservices_core._cli.app import main
+
+        code = main(argv)
+    except BaseException:  # noqa: BLE001 - reported on the pipe already, if it could be
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _next_event(events: Any, deadline: float) -> dict[str, Any] | None:

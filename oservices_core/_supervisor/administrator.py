@@ -323,6 +323,10 @@ class Administrator:
             raise
 
     def _close(self) -> None:
+        for outgoing in self._outbox:  # never sent: their descriptors are ours to close
+            for fd in outgoing.fds:
+                os.close(fd)
+        self._outbox.clear()
         if self._tsock is not None:
             self._tsock.close()  # the template sees the end, sweeps what is left, exits
             self._tsock = None
