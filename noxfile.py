@@ -1,7 +1,11 @@
 """Developer sessions: ``nox`` runs tests, lint, typecheck and docs; ``nox -s bench`` the benchmark.
 
-Every session runs on the interpreter that runs nox. Dependencies come from the
-``[dependency-groups]`` of ``pyproject.toml``, so they are written only there.
+``tests`` runs once per Python of the matrix, the versions named by the classifiers
+of ``pyproject.toml`` (``tests-3.11``, ``tests-3.12``, ...); a version with no
+interpreter on this machine is skipped, except under CI (the ``CI`` variable), where
+it fails the run. Every other session runs on the interpreter that runs nox.
+Dependencies come from the ``[dependency-groups]`` of ``pyproject.toml``, so they
+are written only there.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+# The matrix: "Programming Language :: Python :: 3.X" classifiers, oldest first.
+PYTHONS = nox.project.python_versions(PYPROJECT)
 
 
 def group(name: str) -> tuple[str, ...]:
@@ -27,9 +33,12 @@ def group(name: str) -> tuple[str, ...]:
     return nox.project.dependency_groups(PYPROJECT, name)
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the test suite with branch coverage; arguments go to pytest."""
+    """Run the test suite with branch coverage on one Python of the matrix; arguments go to pytest.
+
+    The test group names Django 5.2 for Python 3.11 and Django 6 for 3.12 and newer.
+    """
     session.install("-e", ".", *group("test"))
     # Absolute: a process forked in a test's own directory saves its data here too.
     data = str(Path(".coverage").resolve())
