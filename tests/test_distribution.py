@@ -22,9 +22,9 @@ PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(en
 KEEP_A_CHANGELOG_KINDS = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
 
 
-def classifier_pythons() -> list[tuple[int, int]]:
+def classifier_pythons(pyproject: dict[str, Any] = PYPROJECT) -> list[tuple[int, int]]:
     prefix = "Programming Language :: Python :: "
-    versions = [c.removeprefix(prefix) for c in PYPROJECT["project"]["classifiers"]
+    versions = [c.removeprefix(prefix) for c in pyproject["project"]["classifiers"]
                 if c.startswith(prefix) and re.fullmatch(r"3\.\d+", c.removeprefix(prefix))]
     return sorted((3, int(version.split(".")[1])) for version in versions)
 
@@ -44,6 +44,12 @@ def test_the_classifiers_name_every_python_from_requires_python_on() -> None:
     assert f"{oldest[0]}.{oldest[1]}" in requires
     assert f"{oldest[0]}.{oldest[1] - 1}" not in requires  # the oldest named is the oldest allowed
     assert newest >= (3, 13)
+
+
+def test_the_demo_shop_names_the_same_pythons() -> None:
+    demo = tomllib.loads((ROOT / "examples/shop/pyproject.toml").read_text(encoding="utf-8"))
+    assert classifier_pythons(demo) == classifier_pythons()
+    assert demo["project"]["requires-python"] == PYPROJECT["project"]["requires-python"]
 
 
 def test_pre_commit_runs_the_lint_group_at_its_pinned_versions() -> None:
