@@ -97,7 +97,7 @@ def build(session: nox.Session) -> None:
     dist = tmp / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     projects = {"oservices": Path(), "oservices-demo-shop": Path("examples/shop")}
-    # What each sdist must hold beyond its packages, so that its tests run from it.
+    # What each sdist must hold besides its packages (its tests, so that they run from it).
     required = {"oservices": ("tests/", "docs/", "LICENSE", "CHANGELOG.md", "CONTRIBUTING.md"),
                 "oservices-demo-shop": ("tests/", "README.md")}
     wheels, plugins = {}, {}
