@@ -73,7 +73,12 @@ class _Probe:
             self.findings.append(f"opened a socket ({event} {args[1]!r})")
 
     def _open(self, args: tuple[Any, ...]) -> None:
+        if isinstance(args[0], int):
+            return  # a descriptor wrapped in a file object: its own opening was seen
         path, mode = str(args[0]), args[1]
+        parent, _, name = path.rpartition("/")
+        if parent.endswith("__pycache__") and ".pyc" in name:
+            return  # the import system caching bytecode (a temporary file, then renamed)
         writing = isinstance(mode, str) and any(flag in mode for flag in "wax+")
         if writing or not (path.endswith(_CODE) or ".dist-info" in path):
             self.findings.append(f"opened file {path} (mode {mode!r})")
