@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, Secret, SecretStr
 
 from oservices_core import Configuration, ConfigurationError, OservicesError
 
@@ -208,3 +208,14 @@ def test_resolution_merges_a_partial_table_into_the_field_default(home: Path) ->
     (home / "config" / "endpointed.toml").write_text("port = 2\n\n[inner]\n")
     value = Resolver(load_settings(), environ={}).resolve(Endpointed).value
     assert (value.port, value.inner.note) == (2, "kept")
+
+
+class _Pinned(Configuration):
+    """A generic secret (pydantic's ``Secret[int]``)."""
+
+    pin: Secret[int] = Secret(1234)
+
+
+def test_a_generic_secret_is_written_only_when_asked() -> None:
+    assert "1234" not in _Pinned().to_toml()
+    assert "pin = 1234" in _Pinned().to_toml(include_secrets=True)

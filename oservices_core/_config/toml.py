@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, SecretBytes, SecretStr
+from pydantic import BaseModel, Secret, SecretBytes, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
@@ -62,18 +62,20 @@ def to_plain(value: Any, secrets: Secrets) -> Any:
         return value
     if isinstance(value, dt.time):
         return value.isoformat() if value.tzinfo else value
-    if isinstance(value, SecretStr | SecretBytes):
+    if isinstance(value, SecretStr | SecretBytes | Secret):
         return _secret(value, secrets)
     return _container(value, secrets)
 
 
-def _secret(value: SecretStr | SecretBytes, secrets: Secrets) -> Any:
+def _secret(value: SecretStr | SecretBytes | Secret[Any], secrets: Secrets) -> Any:
     if secrets == "omit":
         raise _HiddenSecretError
     if secrets == "mask":
         return MASK
     revealed = value.get_secret_value()
-    return revealed.decode() if isinstance(revealed, bytes) else revealed
+    if isinstance(revealed, bytes):
+        return revealed.decode()
+    return revealed if isinstance(revealed, str) else to_plain(revealed, secrets)
 
 
 def _container(value: Any, secrets: Secrets) -> Any:
@@ -306,7 +308,7 @@ def _none_inside(model: BaseModel, dotted: str) -> Problem:
 
 
 def _has_secret(value: Any) -> bool:
-    if isinstance(value, SecretStr | SecretBytes):
+    if isinstance(value, SecretStr | SecretBytes | Secret):
         return True
     if isinstance(value, BaseModel):
         return any(_has_secret(getattr(value, name)) for name in type(value).model_fields)
