@@ -192,7 +192,7 @@ def _detach(args: argparse.Namespace) -> int:
     read_end, write_end = os.pipe()
     argv = ["--strict"] if args.strict else []
     argv += ["up", "--report-fd", str(write_end)]
-    argv += [os.path.abspath(args.system)] if args.system else []
+    argv += ["--system", os.path.abspath(args.system)] if args.system else []
     pid = _daemon(argv, keep=write_end)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as events:
