@@ -119,3 +119,41 @@ def test_up_takes_system_and_keeps_its_positional_form(
     assert started.returncode == 0, started.stderr
     shown = oservices_in(home, "status", "--json", env=detached)
     assert [s["name"] for s in json.loads(shown.stdout)] == ["obedient"]
+
+
+def test_system_and_json_on_describe_config_show_and_components(home: Path) -> None:
+    env = {"PYTHONPATH": str(PROGRAMS)}
+    (home / "other.toml").write_text(
+        'services = ["listening"]\n\n[configurations.listener]\nport = 9123\n\n'
+        '[configurations.listening]\nmotd = "from the system file"\n'
+    )
+    described = oservices_in(home, "describe", "listening", "--system", "other.toml", "--json",
+                             env=env)
+    assert described.returncode == 0, described.stderr
+    service = json.loads(described.stdout)
+    assert (service["name"], service["api"], service["port"]) == ("listening", "listener", 9123)
+    assert service["url"] == "http://127.0.0.1:9123/"
+    assert [c["name"] for c in service["components"]] == ["listener"]
+    assert service["components"][0]["api"] is True
+    assert {c["name"] for c in service["configurations"]} == {"listening", "listener"}
+    text = oservices_in(home, "describe", "listening", "--system", "other.toml", env=env)
+    assert "on port 9123" in text.stdout
+
+    shown = oservices_in(home, "config", "show", "listening", "--system", "other.toml", "--json",
+                         env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"motd": "from the system file"}
+    plain = oservices_in(home, "config", "show", "listening", "--json", env=env)
+    assert json.loads(plain.stdout) == {"motd": "welcome"}, "without --system: the defaults"
+
+    listed = oservices_in(home, "components", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    components = {c["name"]: c for c in json.loads(listed.stdout)}
+    assert components["listener"] == {
+        "name": "listener",
+        "service": "listening",
+        "api": True,
+        "configuration": "listener",
+        "plugin": "listener",
+    }
+    assert components["handlers"]["configuration"] is None

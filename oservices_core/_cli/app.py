@@ -167,9 +167,11 @@ def _registry_parsers(commands: Commands) -> None:
     plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     plugins.set_defaults(handler=_lazy("registry", "plugins"))
     components = commands.add_parser("components", help="list components and their services")
+    components.add_argument("--json", action="store_true", help="print JSON for scripts")
     components.set_defaults(handler=_lazy("registry", "components"))
     describe = commands.add_parser("describe", help="describe a service: components, API, files")
     describe.add_argument("service", metavar="SERVICE")
+    describe.add_argument("--json", action="store_true", help="print JSON for scripts")
     add_system(describe)
     describe.set_defaults(handler=_lazy("registry", "describe"))
     check = commands.add_parser("check", help="check installed plugins")
@@ -248,6 +250,7 @@ def _config_parser(commands: Commands) -> None:
 
     show = actions.add_parser("show", help="print resolved values (secrets masked)")
     show.add_argument("name", metavar="NAME", help=name_help + ", or 'settings'")
+    show.add_argument("--json", action="store_true", help="print JSON (secrets masked)")
     add_sets(show)
     add_system(show)
     show.set_defaults(handler=_show)
@@ -306,10 +309,16 @@ def _show(args: argparse.Namespace) -> int:
     from oservices_core._cli import names as _names
 
     if _names.is_settings(args.name):
-        print(_names.render_settings(), end="")
+        if args.json:
+            print(_names.settings_json())
+        else:
+            print(_names.render_settings(), end="")
         return 0
     resolved = _resolved(args.name, args.sets)
-    print(_names.render_masked(resolved.value, resolved.name), end="")
+    if args.json:
+        print(_names.masked_json(resolved.value))
+    else:
+        print(_names.render_masked(resolved.value, resolved.name), end="")
     return 0
 
 
