@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +46,13 @@ def test_stop_with_nothing_running_is_exit_0_with_a_note(home: Path) -> None:
 def test_start_stop_restart_and_status_take_several_names(up: Callable[..., Up]) -> None:
     system = up(["obedient", "execed", "dependent"])
     before = system.wait_healthy()
+    # What the init stage did is one of up's own lines, not a record in another format.
+    made = re.compile(
+        r"^\d\d:\d\d:\d\d oservices: (created|tightened) directory .*/data \(mode 0o750\)$",
+        re.MULTILINE,
+    )
+    assert made.search(system.log()), system.log()
+    assert "INFO" not in system.log()
 
     stopped = system.cli("stop", "obedient", "execed")
     assert stopped.returncode == 0, stopped.stderr
