@@ -39,7 +39,10 @@ def add_parsers(commands: Any) -> None:
         help="with -d: seconds to wait for every component to be ready (default: 120)",
     )
     # The pipe of ``up -d`` to the detached Administrator it starts: not for users.
-    up.add_argument("--report-fd", type=int, default=None, help="==SUPPRESS==")
+    import argparse  # loaded already: the parser is built with it
+
+    # argparse compares help with its SUPPRESS by identity: an equal string is shown.
+    up.add_argument("--report-fd", type=int, default=None, help=argparse.SUPPRESS)
     up.set_defaults(handler=_lazy("up_command", "up"))
     status = commands.add_parser("status", help="each component's state (exit 0: all ready)")
     status.add_argument(
