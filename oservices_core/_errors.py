@@ -177,7 +177,9 @@ class NotRunningError(ControlError):
     """No Administrator answers on the control socket of this run directory.
 
     Fix: start one with ``oservices up``, or use the settings (``RUN_DIR``) of
-    the one that runs.
+    the one that runs. A system that another engine runs (supervisord,
+    systemd...) has no Administrator: that engine's commands manage it.
+    ``oservices stop`` takes this as nothing to stop (exit 0).
     """
 
 

@@ -166,14 +166,15 @@ def _make_directory(context: Context, directory: Path, mode: int) -> None:
     wanted = mode if current is None else current & mode
     if wanted == current:
         return
-    verb = "create" if current is None else "tighten"
+    verb, done = ("create", "created") if current is None else ("tighten", "tightened")
     if context.dry_run:
         context.out.write(f"would {verb} directory {directory} (mode {wanted:#o})\n")
         return
     if current is None:
         directory.mkdir(mode=mode, parents=True, exist_ok=True)
     os.chmod(directory, wanted)  # exactly, whatever the umask
-    logging.getLogger(__name__).info("%sd directory %s (mode %#o)", verb, directory, wanted)
+    # Where, and as, the stage reports what it would do: one style for the command's output.
+    context.out.write(f"{done} directory {directory} (mode {wanted:#o})\n")
 
 
 def _setting_of(context: Context, directory: Path) -> str:

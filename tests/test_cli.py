@@ -94,6 +94,25 @@ def test_show_masks_secrets(shop: Path) -> None:
     assert "hunter2" not in result.stdout + result.stderr
 
 
+def test_show_json_masks_secrets(shop: Path) -> None:
+    result = oservices(
+        shop, "config", "show", TARGET, "--json", env={"OSERVICES_SHOP__DB__PASSWORD": "hunter2"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "port": 8001,
+        "name": "corner",
+        "db": {"url": "sqlite:///x", "password": "**********"},
+    }
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_show_settings_json(tmp_path: Path) -> None:
+    result = oservices(tmp_path, "config", "show", "settings", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["config_dir"] == str(tmp_path / "config")
+
+
 def test_explain_names_source_and_hidden_layers(shop: Path) -> None:
     result = oservices(
         shop,

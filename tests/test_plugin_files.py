@@ -124,9 +124,12 @@ def test_existing_directories_are_tightened_never_loosened(settings: Settings) -
     secret = settings.config_dir / "db.toml"
     secret.write_text("")
     os.chmod(secret, 0o600)
-    run_workflow(system_of(settings), ["init"])
+    out = io.StringIO()
+    run_workflow(system_of(settings), ["init"], out=out)
     assert mode(settings.data_dir) == 0o700  # stricter than 0750: left alone
     assert mode(settings.log_dir) == 0o750
+    assert f"tightened directory {settings.log_dir} (mode 0o750)\n" in out.getvalue()
+    assert str(settings.data_dir) + " " not in out.getvalue(), "left alone: not reported"
     assert mode(settings.config_dir) == 0o700  # it holds a private file
 
 
@@ -339,6 +342,9 @@ def test_cli_init_creates_keeps_and_then_changes_nothing(cli_home: Path, site: P
     first = oservices(cli_home, site, "init")
     assert first.returncode == 0, first.stderr
     assert "init: wrote 3 files (3 created)" in first.stdout
+    # Reported as the stage's other output is, whatever the logging configuration says.
+    assert f"created directory {cli_home / 'data'} (mode 0o750)\n" in first.stdout
+    assert f"created directory {cli_home / 'run'} (mode 0o700)\n" in first.stdout
     assert {p.name: mode(p) for p in cli_home.iterdir()} == {
         "data": 0o750,
         "log": 0o750,
@@ -351,6 +357,7 @@ def test_cli_init_creates_keeps_and_then_changes_nothing(cli_home: Path, site: P
     before = mtimes(cli_home / "data")
     again = oservices(cli_home, site, "init")
     assert "init: nothing changed (3 files up to date)" in again.stdout, again.stdout
+    assert "directory" not in again.stdout, "nothing to create or tighten"
     assert mtimes(cli_home / "data") == before
 
     readme.write_text("mine\n")

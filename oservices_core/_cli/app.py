@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from oservices_core._cli.options import add_sets
+from oservices_core._cli.options import add_sets, add_system
 from oservices_core._version import __version__
 
 TYPE_CHECKING = False  # not typing's: importing typing costs --help a tenth of its time
@@ -106,6 +106,7 @@ def _activate_options(args: argparse.Namespace) -> None:
     """``--strict`` is ``OSERVICES_STRICT=1``, ``--host NAME`` is ``OSERVICES_HOST=NAME`` and
     ``--system FILE`` is ``OSERVICES_SYSTEM_FILE=FILE`` for the command: activate settings
     saying so (so the processes it starts inherit them)."""
+    _system_alias(args)
     if getattr(args, "detach", False):
         return  # ``up -d`` passes them on to the Administrator it starts, which reads settings
     values: dict[str, object] = {}
@@ -119,6 +120,26 @@ def _activate_options(args: argparse.Namespace) -> None:
         from oservices_core._config.settings import load_settings
 
         load_settings(**values).activate()
+
+
+def _system_alias(args: argparse.Namespace) -> None:
+    """``up SYSTEM_FILE`` is ``up --system SYSTEM_FILE``; both at once must agree."""
+    positional = getattr(args, "system_positional", None)
+    if positional is None:
+        return
+    if args.system is not None and os.path.abspath(args.system) != os.path.abspath(positional):
+        from oservices_core._errors import ConfigurationError, Problem
+
+        raise ConfigurationError(
+            Problem(
+                "command line",
+                "SYSTEM_FILE",
+                "one system file",
+                f"--system {args.system!r} and SYSTEM_FILE {positional!r}",
+                hint="give --system FILE alone (SYSTEM_FILE is its older form)",
+            )
+        )
+    args.system = positional
 
 
 def _parser() -> tuple[argparse.ArgumentParser, Commands]:
@@ -146,9 +167,12 @@ def _registry_parsers(commands: Commands) -> None:
     plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     plugins.set_defaults(handler=_lazy("registry", "plugins"))
     components = commands.add_parser("components", help="list components and their services")
+    components.add_argument("--json", action="store_true", help="print JSON for scripts")
     components.set_defaults(handler=_lazy("registry", "components"))
     describe = commands.add_parser("describe", help="describe a service: components, API, files")
     describe.add_argument("service", metavar="SERVICE")
+    describe.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_system(describe)
     describe.set_defaults(handler=_lazy("registry", "describe"))
     check = commands.add_parser("check", help="check installed plugins")
     check.set_defaults(handler=_usage(check))
@@ -183,12 +207,7 @@ _STAGE_HELP = {
 def _stage_parsers(commands: Commands) -> None:
     for name, text in _STAGE_HELP.items():
         parser = commands.add_parser(name, help=text)
-        parser.add_argument(
-            "--system",
-            metavar="FILE",
-            help="the system file (default: HOME/system.toml if present, "
-            "else every installed component)",
-        )
+        add_system(parser)
         parser.add_argument(
             "--output", metavar="DIR", help="where files go (default: the configuration directory)"
         )
@@ -231,12 +250,15 @@ def _config_parser(commands: Commands) -> None:
 
     show = actions.add_parser("show", help="print resolved values (secrets masked)")
     show.add_argument("name", metavar="NAME", help=name_help + ", or 'settings'")
+    show.add_argument("--json", action="store_true", help="print JSON (secrets masked)")
     add_sets(show)
+    add_system(show)
     show.set_defaults(handler=_show)
 
     explain = actions.add_parser("explain", help="print a value, its source and what it hides")
     explain.add_argument("key", metavar="NAME.FIELD", help="the configuration, a dot, the field")
     add_sets(explain)
+    add_system(explain)
     explain.set_defaults(handler=_explain)
 
     sample = actions.add_parser("sample", help="print commented TOML with the defaults")
@@ -287,10 +309,16 @@ def _show(args: argparse.Namespace) -> int:
     from oservices_core._cli import names as _names
 
     if _names.is_settings(args.name):
-        print(_names.render_settings(), end="")
+        if args.json:
+            print(_names.settings_json())
+        else:
+            print(_names.render_settings(), end="")
         return 0
     resolved = _resolved(args.name, args.sets)
-    print(_names.render_masked(resolved.value, resolved.name), end="")
+    if args.json:
+        print(_names.masked_json(resolved.value))
+    else:
+        print(_names.render_masked(resolved.value, resolved.name), end="")
     return 0
 
 

@@ -20,9 +20,11 @@ __all__ = [
     "Target",
     "find",
     "is_settings",
+    "masked_json",
     "render_masked",
     "render_sample",
     "render_settings",
+    "settings_json",
     "split_key",
 ]
 
@@ -125,6 +127,19 @@ def _longest_registered(key: str) -> str:
 def render_masked(model: Configuration, name: str) -> str:
     """Resolved values as TOML, every secret masked."""
     return model._render("mask", name=name)[0]
+
+
+def masked_json(model: BaseModel) -> str:
+    """Values as indented JSON, every secret masked as in the TOML output."""
+    import json
+
+    # pydantic's JSON mode writes each SecretStr and SecretBytes as the mask the TOML has.
+    return json.dumps(model.model_dump(mode="json", by_alias=True), indent=2)
+
+
+def settings_json() -> str:
+    """The active settings as indented JSON, secrets masked."""
+    return masked_json(active_settings())
 
 
 def render_settings() -> str:

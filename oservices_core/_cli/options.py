@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["add_sets", "overrides_from", "shown_warnings"]
+__all__ = ["add_sets", "add_system", "overrides_from", "shown_warnings"]
 
 _LONGEST_KEY = 200  # NAME.FIELD.SUBFIELD...: longer, or with controls, it names nothing
 
@@ -26,6 +26,15 @@ def add_sets(parser: argparse.ArgumentParser) -> None:
         metavar="NAME.FIELD=VALUE",
         help="an explicit override, above every other layer (repeatable)",
     )
+
+
+def add_system(
+    parser: argparse.ArgumentParser,
+    text: str = "the system file (default: HOME/system.toml if present, "
+    "else every installed component)",
+) -> None:
+    """Add ``--system FILE``: the ``system_file`` setting for the command (see ``app.py``)."""
+    parser.add_argument("--system", metavar="FILE", help=text)
 
 
 def overrides_from(sets: list[str]) -> dict[str, str]:

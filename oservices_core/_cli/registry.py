@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from oservices_core._plugins.manager import PluginOutcome
 from oservices_core._plugins.registry import Registry, load_registry
 
 if TYPE_CHECKING:
     from oservices_core._config.resolve import Resolver
+    from oservices_core._plugins.policy import Listen
 
 __all__ = ["components", "describe", "mocks", "neutral", "plugins"]
 
@@ -46,20 +47,32 @@ def components(args: argparse.Namespace) -> int:
     registry = load_registry()
     names = dict(registry.plugin_manager.list_name_plugin())
     plugin_of = {id(plugin): name for name, plugin in names.items()}
-    rows: list[tuple[str, ...]] = [("COMPONENT", "SERVICE", "API", "CONFIGURATION", "PLUGIN")]
+    found: list[dict[str, Any]] = []
     for name, component in registry.components.items():
         service = registry.service_of(name)
-        api = "yes" if service is not None and service.api == name else ""
-        configuration = name if component.configuration is not None else "-"
-        rows.append(
-            (
-                name,
-                service.name if service else "-",
-                api,
-                configuration,
-                plugin_of.get(id(component), "?"),
-            )
+        found.append(
+            {
+                "name": name,
+                "service": service.name if service else None,
+                "api": service is not None and service.api == name,
+                "configuration": name if component.configuration is not None else None,
+                "plugin": plugin_of.get(id(component)),
+            }
         )
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    rows: list[tuple[str, ...]] = [("COMPONENT", "SERVICE", "API", "CONFIGURATION", "PLUGIN")]
+    rows += [
+        (
+            c["name"],
+            c["service"] or "-",
+            "yes" if c["api"] else "",
+            c["configuration"] or "-",
+            c["plugin"] or "?",
+        )
+        for c in found
+    ]
     _table(rows)
     return 0
 
@@ -71,8 +84,42 @@ def describe(args: argparse.Namespace) -> int:
     registry = load_registry()
     service = registry.service(args.service)
     resolver = resolver_here()
+    listen = _listen(registry, service.api, resolver)
+    configurations = [
+        (name, entry, resolver.file_for(name))
+        for name in (service.name, *service.components)
+        if (entry := registry.configurations.get(name)) is not None
+    ]
+    if args.json:
+        described = {
+            "name": service.name,
+            "description": service.description or None,
+            "api": service.api,
+            "port": listen.port if listen is not None else None,
+            "url": listen.url() if listen is not None else None,
+            "components": [
+                {
+                    "name": name,
+                    "api": name == service.api,
+                    "depends_on": list(registry.components[name].depends_on),
+                    "description": registry.components[name].description or None,
+                }
+                for name in service.components
+            ],
+            "configurations": [
+                {
+                    "name": name,
+                    "class": f"{entry.cls.__module__}.{entry.cls.__qualname__}",
+                    "file": str(file),
+                }
+                for name, entry, file in configurations
+            ],
+        }
+        print(json.dumps(described, indent=2))
+        return 0
+    address = f" on port {listen.port}, at {listen.url()}" if listen is not None else ""
     print(f"Service {service.name}" + (f": {service.description}" if service.description else ""))
-    print(f"  API component: {service.api or '(none)'}{_address(registry, service.api, resolver)}")
+    print(f"  API component: {service.api or '(none)'}{address}")
     print("  Components:")
     for name in service.components:
         component = registry.components[name]
@@ -81,23 +128,17 @@ def describe(args: argparse.Namespace) -> int:
         if component.description:
             print(f"      {component.description}")
     print("  Configurations:")
-    for name in (service.name, *service.components):
-        entry = registry.configurations.get(name)
-        if entry is not None:
-            print(
-                f"    {name}: {entry.cls.__module__}.{entry.cls.__qualname__} "
-                f"in {resolver.file_for(name)}"
-            )
+    for name, entry, file in configurations:
+        print(f"    {name}: {entry.cls.__module__}.{entry.cls.__qualname__} in {file}")
     return 0
 
 
-def _address(registry: Registry, api: str | None, resolver: Resolver) -> str:
+def _listen(registry: Registry, api: str | None, resolver: Resolver) -> Listen | None:
     component = registry.components.get(api) if api else None
     if component is None:
-        return ""
+        return None
     cls = component.configuration
-    listen = component.listen(resolver.resolve(cls, component.name).value if cls else None)
-    return f" on port {listen.port}, at {listen.url()}" if listen is not None else ""
+    return component.listen(resolver.resolve(cls, component.name).value if cls else None)
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

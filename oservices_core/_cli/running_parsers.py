@@ -1,5 +1,5 @@
-"""The parsers of the running commands (``up``, ``status``, ``stop``, ``restart``,
-``logs``, ``run``).
+"""The parsers of the running commands (``up``, ``status``, ``start``, ``stop``,
+``restart``, ``logs``, ``run``).
 
 ``oservices --help`` builds every parser, so this module imports only
 argparse; the commands themselves are in :mod:`oservices_core._cli.running`.
@@ -18,14 +18,17 @@ __all__ = ["add_parsers"]
 
 def add_parsers(commands: Any) -> None:
     """Add the running commands to the ``oservices`` parser."""
+    from oservices_core._cli.options import add_system
+
     up = commands.add_parser(
         "up", help="build and initialize what is not up to date, then run the system"
     )
+    add_system(up)
     up.add_argument(
-        "system",
+        "system_positional",
         nargs="?",
         metavar="SYSTEM_FILE",
-        help="default: HOME/system.toml if present, else every installed component",
+        help="the same as --system FILE (kept for compatibility; prefer --system)",
     )
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
     up.add_argument(
@@ -36,24 +39,36 @@ def add_parsers(commands: Any) -> None:
         help="with -d: seconds to wait for every component to be ready (default: 120)",
     )
     # The pipe of ``up -d`` to the detached Administrator it starts: not for users.
-    up.add_argument("--report-fd", type=int, default=None, help="==SUPPRESS==")
+    import argparse  # loaded already: the parser is built with it
+
+    # argparse compares help with its SUPPRESS by identity: an equal string is shown.
+    up.add_argument("--report-fd", type=int, default=None, help=argparse.SUPPRESS)
     up.set_defaults(handler=_lazy("up_command", "up"))
     status = commands.add_parser("status", help="each component's state (exit 0: all ready)")
+    status.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these components (default: every one)"
+    )
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
     _timeout(status, 10, "seconds to wait for the Administrator's answer")
     status.set_defaults(handler=_lazy("status_command"))
-    stop = commands.add_parser("stop", help="stop one component, or everything")
+    start = commands.add_parser("start", help="start stopped components (no-op for running ones)")
+    start.add_argument("names", nargs="+", metavar="NAME", help="the components")
+    _timeout(start, 10, "seconds to wait until each start is requested")
+    start.set_defaults(handler=_lazy("start_command"))
+    stop = commands.add_parser(
+        "stop", help="stop components, or everything (exit 0 when nothing runs)"
+    )
     stop.add_argument(
-        "name",
-        nargs="?",
+        "names",
+        nargs="*",
         metavar="NAME",
-        help="default: every component, then the Administrator exits",
+        help="the components (default: every component, then the Administrator exits)",
     )
     _timeout(stop, 120, "seconds to wait until stopped (all: until the Administrator exits)")
     stop.set_defaults(handler=_lazy("stop_command"))
-    restart = commands.add_parser("restart", help="stop a component if it runs, then start it")
-    restart.add_argument("name", metavar="NAME", help="the component")
-    _timeout(restart, 120, "seconds to wait until it is stopped and its start under way")
+    restart = commands.add_parser("restart", help="stop components if they run, then start them")
+    restart.add_argument("names", nargs="+", metavar="NAME", help="the components")
+    _timeout(restart, 120, "seconds to wait until they are stopped and their starts under way")
     restart.set_defaults(handler=_lazy("restart_command"))
     logs = commands.add_parser("logs", help="print a component's output (LOG_DIR/NAME.log)")
     logs.add_argument("name", metavar="NAME", help="the component")
@@ -64,7 +79,7 @@ def add_parsers(commands: Any) -> None:
     logs.set_defaults(handler=_lazy("logs_command"))
     run = commands.add_parser("run", help="run one component in this process (no supervision)")
     run.add_argument("name", metavar="NAME", help="the component")
-    run.add_argument("--system", metavar="FILE", help="the system file whose values apply")
+    add_system(run, "the system file whose values apply")
     run.set_defaults(handler=_lazy("run_command"))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import selectors
@@ -86,8 +87,10 @@ def _described(exc: BaseException) -> str:
 def _prepare(system: System) -> None:
     from oservices_core._workflow.run import run_workflow
 
+    out = _Stamped("oservices")  # what the stages' plugins report, as lines of this output
     for stages in (("build",), ("init",)):
-        _, reports = run_workflow(system, stages, out=sys.stderr)
+        _, reports = run_workflow(system, stages, out=out)
+        out.flush()
         for report in reports:
             state = "up to date" if report.up_to_date else f"{len(report.artifacts)} files"
             _print_event("oservices", f"{report.name}: {state}")
@@ -111,6 +114,26 @@ def api_addresses(system: System) -> list[tuple[str, str]]:
 def _print_event(name: str, message: str) -> None:
     stamp = time.strftime("%H:%M:%S")
     print(f"{stamp} {name}: {message}", flush=True)
+
+
+class _Stamped(io.StringIO):
+    """A text stream whose every line is printed as an event of ``name``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            _print_event(self.name, line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            _print_event(self.name, self.pending)
+            self.pending = ""
 
 
 # The detached Administrator's side ---------------------------------------------
@@ -192,7 +215,7 @@ def _detach(args: argparse.Namespace) -> int:
     read_end, write_end = os.pipe()
     argv = ["--strict"] if args.strict else []
     argv += ["up", "--report-fd", str(write_end)]
-    argv += [os.path.abspath(args.system)] if args.system else []
+    argv += ["--system", os.path.abspath(args.system)] if args.system else []
     pid = _daemon(argv, keep=write_end)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as events:

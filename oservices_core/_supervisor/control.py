@@ -296,7 +296,8 @@ def _connect(path: Path, run_dir: Path, deadline: float, timeout: float) -> sock
                 ) from None
             raise NotRunningError(
                 f"no Administrator is running for {run_dir} (no answer on {path}); "
-                "start one with 'oservices up'"
+                "start one with 'oservices up'. A system run by another engine "
+                "(supervisord, systemd...) answers to that engine's commands instead"
             ) from None
         except (OSError, ValueError) as exc:  # permission denied, a file in the path, a NUL
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
