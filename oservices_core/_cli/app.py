@@ -67,8 +67,7 @@ def _run_plugin(
     try:
         return run(name, value, argv)
     except OservicesError as exc:
-        print(f"oservices: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(exc)
 
 
 def _add_plugin_commands(subparsers: Commands, commands: dict[str, tuple[str, str]]) -> None:
@@ -92,14 +91,21 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         with shown_warnings():
             return handler(args)
     except OservicesError as exc:
-        print(f"oservices: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader went away (`oservices ... | head`): stop quietly, as cat does.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stdout for exit
         return 141
+
+
+def _error(exc: Exception) -> int:
+    """Print ``oservices: error: ...`` on standard error (in red on a terminal); exit 2."""
+    from oservices_core._cli.style import error_prefix
+
+    print(f"{error_prefix(sys.stderr)} {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _activate_options(args: argparse.Namespace) -> None:
