@@ -144,7 +144,41 @@ def _parser() -> tuple[argparse.ArgumentParser, Commands]:
     from oservices_core._cli.running_parsers import add_parsers
 
     add_parsers(commands)
+    _completion_parser(commands)
     return parser, commands
+
+
+def _names_options(components: argparse.ArgumentParser) -> None:
+    """``components --names`` and ``--services``: one name a line, for scripts and completion."""
+    only = components.add_mutually_exclusive_group()
+    only.add_argument(
+        "--names", action="store_true", help="print only the components' names, one a line"
+    )
+    only.add_argument(
+        "--services", action="store_true", help="print only the services' names, one a line"
+    )
+
+
+def _completion_parser(commands: Commands) -> None:
+    completion = commands.add_parser(
+        "completion", help="print the shell completion script for bash, zsh or fish"
+    )
+    completion.add_argument(
+        "shell",
+        metavar="SHELL",
+        choices=("bash", "zsh", "fish"),
+        help="the shell: bash, zsh or fish",
+    )
+    completion.set_defaults(handler=_lazy("completion", "completion"))
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """The parser with the plugins' commands too, as ``oservices --help`` shows them."""
+    from oservices_core._cli.commands import plugin_commands
+
+    parser, commands = _parser()
+    _add_plugin_commands(commands, plugin_commands())
+    return parser
 
 
 def _registry_parsers(commands: Commands) -> None:
@@ -152,6 +186,7 @@ def _registry_parsers(commands: Commands) -> None:
     plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     plugins.set_defaults(handler=_lazy("registry", "plugins"))
     components = commands.add_parser("components", help="list components and their services")
+    _names_options(components)
     components.set_defaults(handler=_lazy("registry", "components"))
     describe = commands.add_parser("describe", help="describe a service: components, API, files")
     describe.add_argument("service", metavar="SERVICE")
