@@ -251,6 +251,18 @@ def test_fish_completes_plugin_commands(env: dict[str, str], tmp_path: Path) -> 
 # the command ----------------------------------------------------------------------
 
 
+def test_a_missing_shell_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install zsh"):
+        _shell("zsh")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="zsh is not installed here"):
+        _shell("zsh")
+
+
 def test_an_unknown_shell_is_refused(env: dict[str, str], tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "oservices_core", "completion", "tcsh"],
