@@ -115,6 +115,17 @@ def test_errors_are_red_only_when_asked_or_on_a_terminal(
     assert (ESCAPE in result.stderr) is coloured
 
 
+@pytest.mark.parametrize(("env", "coloured"), [({}, False), ({"FORCE_COLOR": "1"}, True)])
+def test_a_command_line_that_does_not_parse_is_an_error_alike(
+    tmp_path: Path, env: dict[str, str], coloured: bool
+) -> None:
+    result = oservices_in(tmp_path, "stop", "--timeout", "soon", env=env)
+    assert result.returncode == 2
+    head = "\x1b[1;31moservices stop: error:\x1b[0m" if coloured else "oservices stop: error:"
+    assert f"{head} argument --timeout: expected a positive number" in result.stderr
+    assert (ESCAPE in result.stderr) is coloured
+
+
 def test_up_status_and_json_under_force_color(up: Callable[..., Up]) -> None:
     system = up(["obedient"], FORCE_COLOR="1")
     system.wait_healthy()

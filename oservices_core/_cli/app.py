@@ -16,6 +16,8 @@ from oservices_core._version import __version__
 
 TYPE_CHECKING = False  # not typing's: importing typing costs --help a tenth of its time
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from oservices_core._config.resolve import Resolved
 
 __all__ = ["main"]
@@ -127,8 +129,19 @@ def _activate_options(args: argparse.Namespace) -> None:
         load_settings(**values).activate()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose ``PROG: error:`` is red as ours is (see :func:`_error`)."""
+
+    def error(self, message: str) -> NoReturn:
+        from oservices_core._cli.style import paint
+
+        self.print_usage(sys.stderr)
+        head = paint(f"{self.prog}: error:", "bold red", sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{head} {message}\n")
+
+
 def _parser() -> tuple[argparse.ArgumentParser, Commands]:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="oservices",
         description="Manage Python services and components: configure, build and run them.",
     )
