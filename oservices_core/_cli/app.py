@@ -16,6 +16,8 @@ from oservices_core._version import __version__
 
 TYPE_CHECKING = False  # not typing's: importing typing costs --help a tenth of its time
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from oservices_core._config.resolve import Resolved
 
 __all__ = ["main"]
@@ -67,8 +69,7 @@ def _run_plugin(
     try:
         return run(name, value, argv)
     except OservicesError as exc:
-        print(f"oservices: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(exc)
 
 
 def _add_plugin_commands(subparsers: Commands, commands: dict[str, tuple[str, str]]) -> None:
@@ -92,14 +93,21 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
         with shown_warnings():
             return handler(args)
     except OservicesError as exc:
-        print(f"oservices: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader went away (`oservices ... | head`): stop quietly, as cat does.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces a closed stdout for exit
         return 141
+
+
+def _error(exc: Exception) -> int:
+    """Print ``oservices: error: ...`` on standard error (in red on a terminal); exit 2."""
+    from oservices_core._cli.style import error_prefix
+
+    print(f"{error_prefix(sys.stderr)} {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _activate_options(args: argparse.Namespace) -> None:
@@ -142,8 +150,19 @@ def _system_alias(args: argparse.Namespace) -> None:
     args.system = positional
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose ``PROG: error:`` is red as ours is (see :func:`_error`)."""
+
+    def error(self, message: str) -> NoReturn:
+        from oservices_core._cli.style import paint
+
+        self.print_usage(sys.stderr)
+        head = paint(f"{self.prog}: error:", "bold red", sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{head} {message}\n")
+
+
 def _parser() -> tuple[argparse.ArgumentParser, Commands]:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="oservices",
         description="Manage Python services and components: configure, build and run them.",
     )
@@ -159,7 +178,41 @@ def _parser() -> tuple[argparse.ArgumentParser, Commands]:
     from oservices_core._cli.running_parsers import add_parsers
 
     add_parsers(commands)
+    _completion_parser(commands)
     return parser, commands
+
+
+def _names_options(components: argparse.ArgumentParser) -> None:
+    """``components --names`` and ``--services``: one name a line, for scripts and completion."""
+    only = components.add_mutually_exclusive_group()
+    only.add_argument(
+        "--names", action="store_true", help="print only the components' names, one a line"
+    )
+    only.add_argument(
+        "--services", action="store_true", help="print only the services' names, one a line"
+    )
+
+
+def _completion_parser(commands: Commands) -> None:
+    completion = commands.add_parser(
+        "completion", help="print the shell completion script for bash, zsh or fish"
+    )
+    completion.add_argument(
+        "shell",
+        metavar="SHELL",
+        choices=("bash", "zsh", "fish"),
+        help="the shell: bash, zsh or fish",
+    )
+    completion.set_defaults(handler=_lazy("completion", "completion"))
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """The parser with the plugins' commands too, as ``oservices --help`` shows them."""
+    from oservices_core._cli.commands import plugin_commands
+
+    parser, commands = _parser()
+    _add_plugin_commands(commands, plugin_commands())
+    return parser
 
 
 def _registry_parsers(commands: Commands) -> None:
@@ -168,6 +221,7 @@ def _registry_parsers(commands: Commands) -> None:
     plugins.set_defaults(handler=_lazy("registry", "plugins"))
     components = commands.add_parser("components", help="list components and their services")
     components.add_argument("--json", action="store_true", help="print JSON for scripts")
+    _names_options(components)
     components.set_defaults(handler=_lazy("registry", "components"))
     describe = commands.add_parser("describe", help="describe a service: components, API, files")
     describe.add_argument("service", metavar="SERVICE")

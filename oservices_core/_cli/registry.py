@@ -45,6 +45,9 @@ def _plugin_row(outcome: PluginOutcome) -> tuple[str, ...]:
 def components(args: argparse.Namespace) -> int:
     """Components with their service, which one is the API, and their plugin."""
     registry = load_registry()
+    if args.names or args.services:
+        _print_names(registry, services=args.services)
+        return 0
     names = dict(registry.plugin_manager.list_name_plugin())
     plugin_of = {id(plugin): name for name, plugin in names.items()}
     found: list[dict[str, Any]] = []
@@ -75,6 +78,12 @@ def components(args: argparse.Namespace) -> int:
     ]
     _table(rows)
     return 0
+
+
+def _print_names(registry: Registry, *, services: bool) -> None:
+    """One name a line, as shell completion reads them."""
+    for name in registry.services if services else registry.components:
+        print(name)
 
 
 def describe(args: argparse.Namespace) -> int:

@@ -170,10 +170,18 @@ def print_table(statuses: list[dict[str, Any]]) -> None:
     ]
     rows += [_row(s) for s in statuses]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    for index, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        if index:
+            cells[1] = _coloured_state(row[1], widths[1])
+        print("  ".join(cells).rstrip())
+
+
+def _coloured_state(text: str, width: int) -> str:
+    """The STATE cell in its colour (on a terminal), padded as if plain."""
+    from oservices_core._cli.style import state
+
+    return state(text, sys.stdout) + " " * (width - len(text))
 
 
 def _row(s: dict[str, Any]) -> tuple[str, ...]:

@@ -112,8 +112,10 @@ def api_addresses(system: System) -> list[tuple[str, str]]:
 
 
 def _print_event(name: str, message: str) -> None:
+    from oservices_core._cli.style import prefix
+
     stamp = time.strftime("%H:%M:%S")
-    print(f"{stamp} {name}: {message}", flush=True)
+    print(f"{stamp} {prefix(name, sys.stdout)}: {message}", flush=True)
 
 
 class _Stamped(io.StringIO):
@@ -148,8 +150,10 @@ class _Report:
 
     def write_to(self, path: Path) -> None:
         """Send this process's output to ``path`` (``up -d`` gave it none), owner-only."""
+        from oservices_core._cli.style import plain
         from oservices_core._supervisor.logfiles import open_private
 
+        plain()  # a log file: no colour, even with FORCE_COLOR
         path.parent.mkdir(parents=True, exist_ok=True)
         with open_private(path) as log:
             sys.stdout.flush()
