@@ -100,3 +100,14 @@ def up(home: Path) -> Iterator[Callable[..., Up]]:
     yield start
     for running in started:
         running.finish()
+
+
+@pytest.fixture
+def detached(home: Path) -> Iterator[dict[str, str]]:
+    """The environment for ``up -d`` of the test programs; everything is swept after."""
+    env = {"PYTHONPATH": str(PROGRAMS), TOKEN: uuid.uuid4().hex}
+    yield env
+    oservices_in(home, "stop", env=env)
+    for process in carrying(env[TOKEN]):
+        with contextlib.suppress(psutil.Error):
+            process.kill()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import hypothesis
 import pytest
-from _up import up  # noqa: F401 - ``oservices up`` in a home of its own, for every test
+from _up import detached, up  # noqa: F401 - ``oservices up`` (-d) in a home of its own
 
 from oservices_core import Settings, load_settings
 

@@ -3,31 +3,16 @@ against a real Administrator (``oservices up`` with the components of ``tests/pr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
-from _processes import TOKEN, carrying
 from _run import oservices_in
 from _up import PROGRAMS, Up
 
 HOSTILE = ["../x", "a\nb", "x" * 100_000, "Obedient", "nope", "-"]
-
-
-@pytest.fixture
-def detached(home: Path) -> Iterator[dict[str, str]]:
-    """The environment for ``up -d`` of the test programs; everything is swept after."""
-    env = {"PYTHONPATH": str(PROGRAMS), TOKEN: uuid.uuid4().hex}
-    yield env
-    oservices_in(home, "stop", env=env)
-    for process in carrying(env[TOKEN]):
-        with contextlib.suppress(psutil.Error):
-            process.kill()
 
 
 def test_stop_with_nothing_running_is_exit_0_with_a_note(home: Path) -> None:

@@ -34,6 +34,7 @@ import psutil
 import pytest
 from _processes import TOKEN, carrying, wait_for
 from _run import environ, oservices_in
+from _up import PROGRAMS, Up
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,39 +48,19 @@ from oservices_core._supervisor.control import (
 from oservices_core._supervisor.loop import Loop
 from oservices_core._supervisor.procutil import connect_unix
 
-PROGRAMS = Path(__file__).resolve().parent / "programs"
 COMPONENTS = ["obedient", "forker"]
 
 
-class Running:
-    """``oservices up`` in the foreground, in its own home."""
+class Running(Up):
+    """``oservices up`` in the foreground, in its own home, as the control tests look at it."""
 
     def __init__(self, home: Path, components: list[str]) -> None:
-        self.home = home
-        self.token = uuid.uuid4().hex
-        self.env = {"PYTHONPATH": str(PROGRAMS), TOKEN: self.token}
-        (home / "system.toml").write_text(f"components = {json.dumps(components)}\n")
-        self.output = home / "up.out"
-        with self.output.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "oservices_core", "up"],
-                cwd=home,
-                env=environ(home, self.env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        super().__init__(home, components, [])
         self.socket = socket_path(home / "run")
 
     @property
     def pid(self) -> int:
         return self.process.pid
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return oservices_in(self.home, *args, env=self.env)
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")
 
     def statuses(self) -> dict[str, dict[str, Any]]:
         result = self.cli("status", "--json")
@@ -109,14 +90,10 @@ class Running:
         return times.user + times.system
 
     def finish(self) -> None:
-        if self.process.poll() is None:
+        if self.process.poll() is None:  # a test may have left it stopped
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGCONT)
-            self.process.kill()
-        self.process.wait(30)
-        for process in carrying(self.token):
-            with contextlib.suppress(psutil.Error):
-                process.kill()
+        super().finish()
 
 
 @pytest.fixture

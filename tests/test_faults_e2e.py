@@ -6,7 +6,6 @@ fixture (foreground, in a home of its own) or ``up -d`` through the CLI.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import signal
@@ -15,26 +14,13 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-import pytest
 from _processes import TOKEN, carrying, free_port, wait_for
 from _run import environ, oservices_in
-from _up import PROGRAMS, Up
-
-
-@pytest.fixture
-def detached(home: Path) -> Iterator[dict[str, str]]:
-    """The environment for ``up -d`` of the test programs; everything is swept after."""
-    env = {"PYTHONPATH": str(PROGRAMS), TOKEN: uuid.uuid4().hex}
-    yield env
-    oservices_in(home, "stop", env=env)
-    for process in carrying(env[TOKEN]):
-        with contextlib.suppress(psutil.Error):
-            process.kill()
+from _up import Up
 
 
 def test_reload_starts_added_components_and_stops_removed_ones(
