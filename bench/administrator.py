@@ -49,9 +49,7 @@ and after a window of 30 seconds (5 with ``--quick``), and its memory.
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import http.client
 import importlib.util
 import json
@@ -66,7 +64,6 @@ import tempfile
 import time
 import uuid
 import xmlrpc.client
-import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,7 +73,7 @@ from typing import Any, final
 import psutil
 
 from bench import Figure, Ratio, Timing, ratio
-from bench.components_list import FIELDS, ROOT
+from bench.components_list import FIELDS, ROOT, write_wheel
 
 __all__ = ["run_idle", "run_start", "run_stop"]
 
@@ -397,18 +394,7 @@ def _wheel(directory: Path) -> Path:
                           "Tag: py3-none-any\n"),
         f"{info}/entry_points.txt": f"[oservices]\n{entry_points}",
     }
-    record = [f"{name},sha256={_digest(text.encode())},{len(text.encode())}"
-              for name, text in files.items()]
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    path = directory / f"{PACKAGE}-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for name, text in files.items():
-            wheel.writestr(name, text)
-    return path
-
-
-def _digest(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return write_wheel(directory / f"{PACKAGE}-1.0-py3-none-any.whl", info, files)
 
 
 # --- the subjects --------------------------------------------------------------------
@@ -494,8 +480,9 @@ def _supervisord(bed: _Bed) -> Cycle:
     return Cycle(start, stop)
 
 
-def _supervisord_conf(bed: _Bed, directory: Path, notify: str) -> str:
-    head = f"""\
+def supervisord_head(directory: Path) -> str:
+    """The [supervisord], server and control sections of a daemon kept in ``directory``."""
+    return f"""\
 [supervisord]
 logfile={directory}/supervisord.log
 pidfile={directory}/supervisord.pid
@@ -512,6 +499,10 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [supervisorctl]
 serverurl=unix://{directory}/supervisor.sock
 """
+
+
+def _supervisord_conf(bed: _Bed, directory: Path, notify: str) -> str:
+    head = supervisord_head(directory)
     # Like the Administrator: no restart, output to a log file per program, SIGTERM to stop.
     programs = [f"""
 [program:{name}]

@@ -131,10 +131,14 @@ def _wheel(directory: Path, n: int) -> Path:
         f"{info}/entry_points.txt": (f"[oservices]\nbench-{n:02d} = "
                                      f"{package}.component:component\n"),
     }
+    return write_wheel(directory / f"{package}-1.0-py3-none-any.whl", info, files)
+
+
+def write_wheel(path: Path, info: str, files: dict[str, str]) -> Path:
+    """Write ``files`` as the wheel ``path``, its ``{info}/RECORD`` added; the path."""
     record = [f"{name},sha256={_digest(text.encode())},{len(text.encode())}"
               for name, text in files.items()]
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    path = directory / f"{package}-1.0-py3-none-any.whl"
+    files = {**files, f"{info}/RECORD": "\n".join([*record, f"{info}/RECORD,,"]) + "\n"}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
         for name, text in files.items():
             wheel.writestr(name, text)

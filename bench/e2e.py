@@ -107,12 +107,10 @@ and the date are in ``docs/administrator.md`` (Performance).
 from __future__ import annotations
 
 import atexit
-import base64
 import concurrent.futures
 import contextlib
 import ctypes
 import functools
-import hashlib
 import os
 import shutil
 import statistics
@@ -121,7 +119,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,8 +127,8 @@ from typing import final
 import psutil
 
 from bench import Failed, Figure, Ratio, Timing, failed, ratio
-from bench.administrator import COMPONENT_MODULE, RUN_MODULE
-from bench.components_list import FIELDS, ROOT
+from bench.administrator import COMPONENT_MODULE, RUN_MODULE, supervisord_head
+from bench.components_list import FIELDS, ROOT, write_wheel
 
 __all__ = ["run_idle_1000", "run_start_50", "run_start_300", "run_start_1000", "run_status_50",
            "run_stop_50"]
@@ -539,23 +536,7 @@ def _status_rounds(bed: _Bed, rounds: int, samples: _Samples) -> None:
 
 
 def _supervisord_conf(bed: _Bed, directory: Path) -> str:
-    head = f"""\
-[supervisord]
-logfile={directory}/supervisord.log
-pidfile={directory}/supervisord.pid
-childlogdir={directory}
-loglevel=warn
-
-[unix_http_server]
-file={directory}/supervisor.sock
-chmod=0700
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[supervisorctl]
-serverurl=unix://{directory}/supervisor.sock
-"""
+    head = supervisord_head(directory)
     programs = [f"""
 [program:{name}]
 command={bed.python} -m {CONF}.run {name}
@@ -768,18 +749,7 @@ def _wheel(directory: Path, distribution: str, count: int) -> Path:
                           "Tag: py3-none-any\n"),
         f"{info}/entry_points.txt": "[oservices]\n" + "".join(f"{e}\n" for e in entries),
     }
-    record = [f"{name},sha256={_digest(text.encode())},{len(text.encode())}"
-              for name, text in files.items()]
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    path = directory / f"{distribution}-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for name, text in files.items():
-            wheel.writestr(name, text)
-    return path
-
-
-def _digest(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return write_wheel(directory / f"{distribution}-1.0-py3-none-any.whl", info, files)
 
 
 # --- leftovers -------------------------------------------------------------------------
