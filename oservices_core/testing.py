@@ -266,8 +266,9 @@ def _build(
     registry = Registry(pm)
     if file is None:
         names = [components] if isinstance(components, str) else components
+        names = list(names) if names is not None else _chosen(pm, node)
         file = settings.home / "test-system.toml"
-        file.write_text(_system_file(registry, names or _chosen(pm, node)), encoding="utf-8")
+        file.write_text(_system_file(registry, names), encoding="utf-8")
     for stage in ("build", "init"):
         _run_stage(stage, file)
     return System.load(file, registry)
@@ -279,12 +280,12 @@ def _chosen(pm: PluginManager, node: pytest.Item | pytest.Collector) -> list[str
 
     marker = node.get_closest_marker(_MARKER)
     if marker is not None:
-        args = (
-            marker.args[0]
-            if len(marker.args) == 1 and not isinstance(marker.args[0], str)
-            else marker.args
-        )
-        names = [str(name) for name in args]
+        # oservices("api", "worker"), or one list: oservices(["api", "worker"])
+        names = [
+            str(name)
+            for arg in marker.args
+            for name in (arg if isinstance(arg, list | tuple) else [arg])
+        ]
         if names:
             return names
         pytest.fail("oservices: @pytest.mark.oservices() names no component", pytrace=False)
@@ -361,6 +362,7 @@ def oservices_up(
             timeout: float | None = None,
             restarts: int = 0,
         ) -> Running:
+            seconds = _limits(toolkit, timeout, restarts)
             system = oservices_system(components, file=file)
             return _start(
                 toolkit,
@@ -368,7 +370,7 @@ def oservices_up(
                 "oservices_up",
                 system,
                 oservices_settings,
-                timeout=timeout,
+                seconds=seconds,
                 restarts=restarts,
             )
 
@@ -411,18 +413,31 @@ def _scoped(
             restarts: int = 0,
             env: Mapping[str, str] | None = None,
         ) -> Running:
+            seconds = _limits(toolkit, timeout, restarts)
             patch = stack.enter_context(pytest.MonkeyPatch.context())
             _clean_environment(patch)  # the machine's, and the module's other systems'
             for name, value in (env or {}).items():
+                if not isinstance(value, str):
+                    raise TypeError(f"env[{name!r}]: expected a string, found {value!r}")
                 patch.setenv(name, value)
             home = tmp_path_factory.mktemp("oservices-home")
             settings = stack.enter_context(_home(toolkit, patch, home, fixture))
             system = _build(get_plugin_manager(settings), settings, request.node, components, file)
             return _start(
-                toolkit, stack, fixture, system, settings, timeout=timeout, restarts=restarts
+                toolkit, stack, fixture, system, settings, seconds=seconds, restarts=restarts
             )
 
         yield up
+
+
+def _limits(toolkit: _Toolkit, timeout: float | None, restarts: int) -> float:
+    """The readiness timeout in seconds, once it and ``restarts`` are checked."""
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
+        raise TypeError(f"restarts: expected a number of restarts, 0 or more, found {restarts!r}")
+    seconds = toolkit.timeout if timeout is None else timeout
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ValueError(f"timeout: expected a number of seconds above 0, found {timeout!r}")
+    return float(seconds)
 
 
 def _start(
@@ -432,18 +447,16 @@ def _start(
     system: System,
     settings: Settings,
     *,
-    timeout: float | None,
+    seconds: float,
     restarts: int,
 ) -> Running:
     """Run ``system`` under an Administrator that restarts nothing beyond ``restarts``;
-    once ready, a :class:`Running`. Fails the test at once, with each component's reason and
-    log, when one is not ready; stopped when ``stack`` closes."""
+    once ready within ``seconds``, a :class:`Running`. Fails the test at once, with each
+    component's reason and log, when one is not ready; stopped when ``stack`` closes."""
     from oservices_core._errors import AdministratorError
     from oservices_core._supervisor.administrator import Administrator
     from oservices_core._testkit import Started, not_ready
 
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0:
-        raise TypeError(f"restarts: expected a number of restarts, 0 or more, found {restarts!r}")
     started = Started(fixture, settings, list(system.components))
     administrator = Administrator(
         system, settings=settings, on_event=started.record, restarts=restarts
@@ -452,7 +465,6 @@ def _start(
     administrator.start()
     toolkit.live.append(started)
     stack.callback(_stop, toolkit, started)
-    seconds = toolkit.timeout if timeout is None else timeout
     try:
         administrator.wait_ready(timeout=seconds)
     except AdministratorError:

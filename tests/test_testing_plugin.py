@@ -116,6 +116,28 @@ def test_named_by_the_marker(oservices_up):
 
 def test_named_by_the_module(oservices_up):
     assert [s.name for s in oservices_up().status()] == ["obedient"]
+
+
+@pytest.mark.oservices(["bound"])
+class TestAList:
+    def test_named_in_a_list(self, oservices_system):
+        assert list(oservices_system().components) == ["bound"]
+
+
+@pytest.mark.parametrize(
+    ("given", "error", "message"),
+    [
+        ({"restarts": -1}, TypeError, "restarts: expected a number of restarts, 0 or more"),
+        ({"restarts": True}, TypeError, "found True"),
+        ({"timeout": 0}, ValueError, "timeout: expected a number of seconds above 0, found 0"),
+        ({"timeout": "soon"}, ValueError, "found 'soon'"),
+        ({"env": {"OSERVICES_X": 1}}, TypeError, "env['OSERVICES_X']: expected a string, found 1"),
+    ],
+)
+def test_bad_arguments(oservices_up_module, given, error, message):
+    with pytest.raises(error) as raised:
+        oservices_up_module(**given)
+    assert message in str(raised.value)
 """
 
 
@@ -193,7 +215,7 @@ def _failure(out: str, test: str) -> str:
 
 def test_the_marker_names_the_components(pytester: pytest.Pytester, shared: Path) -> None:
     pytester.makepyfile(test_marker=MARKER)
-    _run(pytester).assert_outcomes(passed=2)
+    _run(pytester).assert_outcomes(passed=8)
 
 
 MINI = """
