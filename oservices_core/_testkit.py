@@ -72,8 +72,7 @@ def lease_ports(start: int) -> PortLease:
     import fcntl
     import tempfile
 
-    high = _ephemeral_low()
-    low = max(1024, high - 640 * BLOCK)
+    low, high = _port_range()
     count = (high - low) // BLOCK
     locks = Path(tempfile.gettempdir()) / f"oservices-test-ports-{os.getuid()}"
     locks.mkdir(mode=0o700, exist_ok=True)
@@ -91,13 +90,18 @@ def lease_ports(start: int) -> PortLease:
     raise RuntimeError(f"no block of {BLOCK} free ports between {low} and {high}")
 
 
-def _ephemeral_low() -> int:
-    """The first port the kernel hands out to outgoing connections (32768 by default)."""
+def _port_range() -> tuple[int, int]:
+    """Where blocks lie: up to 640 blocks below the first port the kernel hands out to
+    outgoing connections (32768 by default; when it hands out nearly every port, below
+    32768 all the same: the probe of each port then matters more)."""
     try:
         text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
-        return max(int(text.split()[0]), 1024 + 10 * BLOCK)
+        high = int(text.split()[0])
     except (OSError, ValueError, IndexError):
-        return 32768
+        high = 32768
+    if high - 1024 < 64 * BLOCK or high > 65536:
+        high = 32768
+    return max(1024, high - 640 * BLOCK), high
 
 
 def _free(port: int) -> bool:

@@ -334,3 +334,25 @@ def test_two_xdist_workers_start_tcp_services_at_once(
     result.assert_outcomes(passed=2)
     ports = {int((shared / f"{side}.port").read_text()) for side in ("left", "right")}
     assert len(ports) == 2
+
+
+def test_a_port_block_is_held_across_processes_and_has_only_free_ports() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from oservices_core._testkit import BLOCK, lease_ports
+
+    held = lease_ports(7)
+    try:
+        other = "from oservices_core._testkit import lease_ports; print(lease_ports(7).base)"
+        child = subprocess.run(
+            [sys.executable, "-c", other], capture_output=True, text=True, check=True
+        )
+        assert int(child.stdout) != held.base, "another process skips a held block"
+    finally:
+        held.release()
+    with socket.create_server(("127.0.0.1", held.base + BLOCK - 1)):  # the block's last port
+        again = lease_ports(7)
+        again.release()
+    assert again.base != held.base, "a block with a port in use is skipped"
