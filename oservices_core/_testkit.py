@@ -1,8 +1,9 @@
 """What the testing toolkit (:mod:`oservices_core.testing`) does behind its fixtures.
 
-Free port blocks for systems under test, the record of each system started
-(for the logs attached to failing tests), the components a test runs when it
-names none, and the message of a system that did not become ready. Imported
+Free port blocks for systems under test (and the fixed ports moved into them),
+the record of each system started (for the logs attached to failing tests), the
+components a test runs when it names none, and the message of a system that did
+not become ready. Imported
 only when a fixture runs: pytest loads :mod:`oservices_core.testing` at every
 start, and that module imports nothing but pytest.
 """
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from oservices_core._config.settings import Settings
     from oservices_core._plugins.manager import PluginManager
+    from oservices_core._plugins.system import System
     from oservices_core._supervisor.administrator import Administrator
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "Started",
     "default_components",
     "lease_ports",
+    "moved_ports",
     "not_ready",
 ]
 
@@ -114,6 +117,31 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def moved_ports(system: System, settings: Settings) -> dict[str, str]:
+    """Variables that move to the block the ports only a declaration's default sets.
+
+    Such a port is the same in every test, so two tests at once (pytest-xdist)
+    would fight over it. Each one, from the block's top down (ports derived from
+    ``base_port`` count up from its bottom), becomes ``OSERVICES_NAME__FIELD``; a
+    port set anywhere else (settings, a file, the environment) stays.
+    """
+    from oservices_core._config.configuration import env_prefix
+    from oservices_core._plugins.policy import port_field
+
+    resolver = system.resolver(settings)
+    found: dict[str, str] = {}
+    for name, component in system.components.items():
+        cls, field = component.configuration, port_field(component.ready)
+        if cls is None or field is None or field not in cls.model_fields:
+            continue
+        if resolver.resolve(cls, name).winner((field,)).kind != "default":
+            continue
+        if len(found) == BLOCK // 2:
+            break  # the lower half is for ports derived from base_port
+        found[env_prefix(name) + field.upper()] = str(settings.base_port + BLOCK - 1 - len(found))
+    return found
 
 
 # Systems started ------------------------------------------------------------

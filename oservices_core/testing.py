@@ -237,6 +237,7 @@ def oservices_system(
     request: pytest.FixtureRequest,
     oservices_plugin_manager: PluginManager,
     oservices_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> SystemFactory:
     """Make a system configured, built and initialized in the temporary home.
 
@@ -246,7 +247,8 @@ def oservices_system(
     """
 
     def make(components: Names = None, *, file: str | Path | None = None) -> System:
-        return _build(oservices_plugin_manager, oservices_settings, request.node, components, file)
+        pm, settings = oservices_plugin_manager, oservices_settings
+        return _build(pm, settings, request.node, monkeypatch, components=components, file=file)
 
     return make
 
@@ -255,13 +257,16 @@ def _build(
     pm: PluginManager,
     settings: Settings,
     node: pytest.Item | pytest.Collector,
+    patch: pytest.MonkeyPatch,
+    *,
     components: Names,
     file: str | Path | None,
 ) -> System:
     """The system of ``file``, else of the components named, else of those :func:`_chosen`;
-    built and initialized in the settings' home."""
+    built and initialized in the settings' home, its fixed ports moved to the home's block."""
     from oservices_core._plugins.registry import Registry
     from oservices_core._plugins.system import System
+    from oservices_core._testkit import moved_ports
 
     registry = Registry(pm)
     if file is None:
@@ -271,7 +276,10 @@ def _build(
         file.write_text(_system_file(registry, names), encoding="utf-8")
     for stage in ("build", "init"):
         _run_stage(stage, file)
-    return System.load(file, registry)
+    system = System.load(file, registry)
+    for name, value in moved_ports(system, settings).items():  # after the build: files count
+        patch.setenv(name, value)
+    return system
 
 
 def _chosen(pm: PluginManager, node: pytest.Item | pytest.Collector) -> list[str]:
@@ -422,7 +430,8 @@ def _scoped(
                 patch.setenv(name, value)
             home = tmp_path_factory.mktemp("oservices-home")
             settings = stack.enter_context(_home(toolkit, patch, home, fixture))
-            system = _build(get_plugin_manager(settings), settings, request.node, components, file)
+            pm = get_plugin_manager(settings)
+            system = _build(pm, settings, request.node, patch, components=components, file=file)
             return _start(
                 toolkit, stack, fixture, system, settings, seconds=seconds, restarts=restarts
             )

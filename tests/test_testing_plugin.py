@@ -118,6 +118,14 @@ def test_named_by_the_module(oservices_up):
     assert [s.name for s in oservices_up().status()] == ["obedient"]
 
 
+def test_a_port_set_by_the_test_is_kept(oservices_up, oservices_settings, monkeypatch):
+    port = oservices_settings.base_port + 7
+    monkeypatch.setenv("OSERVICES_FIXED__PORT", str(port))
+    running = oservices_up(["fixed"])
+    assert running.configuration("fixed").port == port
+    assert running.client("fixed").ping()
+
+
 @pytest.mark.oservices(["bound"])
 class TestAList:
     def test_named_in_a_list(self, oservices_system):
@@ -215,7 +223,7 @@ def _failure(out: str, test: str) -> str:
 
 def test_the_marker_names_the_components(pytester: pytest.Pytester, shared: Path) -> None:
     pytester.makepyfile(test_marker=MARKER)
-    _run(pytester).assert_outcomes(passed=8)
+    _run(pytester).assert_outcomes(passed=9)
 
 
 MINI = """
@@ -311,8 +319,10 @@ from conftest import SHARED
 
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_at_once(oservices_up, side):
-    running = oservices_up(["bound"])
+    running = oservices_up(["bound", "fixed"])
     port = running.configuration("bound").port
+    fixed = running.configuration("fixed").port  # declared 18765: moved to the block
+    assert fixed == running.settings.base_port + 19
     (SHARED / f"{side}.port").write_text(str(port))
     other = SHARED / ("right" if side == "left" else "left")
     other = other.with_suffix(".port")
@@ -321,8 +331,8 @@ def test_at_once(oservices_up, side):
         time.sleep(0.05)
     assert other.exists(), "the two tests did not run at the same time"
     assert other.read_text() != str(port)
-    assert running.client("bound").ping()
-    assert running.status()[0].healthy
+    assert running.client("bound").ping() and running.client("fixed").ping()
+    assert all(status.healthy for status in running.status())
 """
 
 

@@ -281,7 +281,14 @@ class BoundConfiguration(Configuration):
     port: Annotated[int, FromSettings(lambda s: s.base_port + 1)] = 8001
 
 
-def run_bound(configuration: BoundConfiguration) -> None:
+class FixedConfiguration(Configuration):
+    """A port fixed in the declaration: the same in every test, unless the toolkit moves it."""
+
+    host: str = "127.0.0.1"
+    port: int = 18765
+
+
+def run_bound(configuration: BoundConfiguration | FixedConfiguration) -> None:
     """Binds its port (an address already in use ends it with a traceback), then serves."""
     import socket
 
@@ -307,6 +314,14 @@ def run_mute() -> None:
 bound = Component(
     name="bound",
     configuration=BoundConfiguration,
+    main=run_bound,
+    ready="tcp",
+    client=ListenerClient,
+    mock=ListenerMock,
+)
+fixed = Component(
+    name="fixed",
+    configuration=FixedConfiguration,
     main=run_bound,
     ready="tcp",
     client=ListenerClient,
