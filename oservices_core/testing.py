@@ -41,6 +41,7 @@ import pytest
 from oservices_core._plugins.mocks import check_mocks
 
 if TYPE_CHECKING:
+    from oservices_core._config.resolve import Resolver
     from oservices_core._config.settings import Settings
     from oservices_core._plugins.manager import PluginManager
     from oservices_core._plugins.system import System
@@ -331,17 +332,35 @@ def _run_stage(stage: str, file: str | Path | None) -> None:
 
 @final
 class Running:
-    """A system running under an Administrator, as a test sees it."""
+    """A system running under an Administrator, as a test sees it.
 
-    def __init__(self, administrator: Administrator, system: System, settings: Settings) -> None:
+    ``environ``: the environment its components started with (default: this
+    process's, as it is at each call), so that what a later test changes, or a
+    test-scoped fixture removes, does not change the configurations it reports.
+    """
+
+    def __init__(
+        self,
+        administrator: Administrator,
+        system: System,
+        settings: Settings,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.administrator = administrator
         self.system = system
         self.settings = settings
+        self._resolver: Resolver | None = None
+        if environ is not None:
+            from oservices_core._config.resolve import Resolver
+
+            self._resolver = Resolver(settings, environ=dict(environ), system=system.source)
 
     def configuration(self, name: str) -> Any:
-        """The component's resolved configuration."""
+        """The component's resolved configuration, with its settings and environment."""
         component = self.system.components[name]
-        return self.system.resolver(self.settings).resolve(component.CONFIGURATION, name).value
+        resolver = self._resolver or self.system.resolver(self.settings)
+        return resolver.resolve(component.CONFIGURATION, name).at(self.settings)
 
     def client(self, name: str) -> Any:
         """The component's Client, built from its resolved configuration."""
@@ -479,7 +498,7 @@ def _start(
     except AdministratorError:
         message = not_ready(started, seconds, kept=toolkit.keep_home)
     else:
-        return Running(administrator, system, settings)
+        return Running(administrator, system, settings, environ=os.environ)
     administrator.stop()  # nothing lingers; its logs stay for the report
     pytest.fail(message, pytrace=False)
 

@@ -51,22 +51,31 @@ seen = []
 
 @pytest.fixture(scope="module")
 def bound(oservices_up_module):
-    return oservices_up_module(["bound"], env={"OSERVICES_TEST_HOOKLOG": hooklog("module")})
+    hooks = {"OSERVICES_TEST_HOOKLOG": hooklog("module")}
+    return oservices_up_module(["bound", "fixed"], env=hooks)
 
 
 def test_first(bound):
-    (status,) = bound.status()
+    status, _ = bound.status()
     assert status.healthy and bound.client("bound").ping()
     seen.append((bound, status.pid))
     (SHARED / "module.home").write_text(str(bound.settings.home))
 
 
 def test_second(bound):
-    (status,) = bound.status()
+    status, _ = bound.status()
     assert [(bound, status.pid)] == seen
     assert status.restarts == 0
     assert os.environ["OSERVICES_HOME"] == str(bound.settings.home)
     assert bound.configuration("bound").port == bound.settings.base_port + 1
+
+
+def test_third_with_a_home_of_its_own(bound, oservices_settings):
+    # The test's own home and variables do not change what the module's system reports.
+    assert oservices_settings.home != bound.settings.home
+    assert bound.configuration("bound").port == bound.settings.base_port + 1
+    assert bound.configuration("fixed").port == bound.settings.base_port + 19
+    assert bound.client("bound").ping() and bound.client("fixed").ping()
 """
 
 SESSION_SCOPE = """
@@ -175,7 +184,7 @@ def test_module_and_session_scope_start_once(pytester: pytest.Pytester, shared: 
         test_module=MODULE_SCOPE, test_session=SESSION_SCOPE, test_session_again=SESSION_SCOPE_AGAIN
     )
     result = _run(pytester)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     assert _starts(shared, "module", "bound") == 1
     assert _starts(shared, "session", "obedient") == 1
     home = Path((shared / "module.home").read_text())
