@@ -349,10 +349,17 @@ def test_two_xdist_workers_start_tcp_services_at_once(
     pytester: pytest.Pytester, shared: Path
 ) -> None:
     pytester.makepyfile(test_xdist=XDIST)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2", "--oservices-keep-home"
+    )
     result.assert_outcomes(passed=2)
     ports = {int((shared / f"{side}.port").read_text()) for side in ("left", "right")}
     assert len(ports) == 2
+    # The workers' homes reach the controller's summary, through the reports.
+    out = result.stdout.str()
+    summary = out[out.index("oservices: homes kept") :].splitlines()[1:3]
+    assert all("(first used by test_xdist.py::test_at_once[" in line for line in summary)
+    assert all(Path(line.split("  (")[0], "log", "bound.log").is_file() for line in summary)
 
 
 def test_a_port_block_is_held_across_processes_and_has_only_free_ports() -> None:
