@@ -79,6 +79,10 @@ class Administrator:
     in them (a test's monkeypatches, a framework set up by the setup stage). ``oservices up``
     asks for it; a test or an embedding program should not, unless its
     process holds nothing the components must not see.
+
+    ``restarts=N`` caps the restarts of each component at N, whatever its own
+    policy (``restarts=0``: a component that exits or fails to start is FATAL at
+    once): the testing toolkit fails fast with it. ``None`` leaves each policy alone.
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class Administrator:
         on_event: Event | None = None,
         control: bool = True,
         template: Literal["exec", "fork"] = "exec",
+        restarts: int | None = None,
     ) -> None:
         from oservices_core._config.settings import active_settings
 
@@ -103,6 +108,7 @@ class Administrator:
             where = "Administrator(template=...)"
             raise ConfigurationError(Problem(where, "template", "'exec' or 'fork'", repr(template)))
         self.template = template
+        self.restarts = restarts
         self.token = secrets.token_hex(8)
         self._loop = Loop()
         self._template: subprocess.Popen[bytes] | Forked | None = None
@@ -693,6 +699,10 @@ class Administrator:
                 f"last {describe_exit(returncode)}; not restarted"
             )
             self._settle(instance, "FATAL", reason)
+        elif self.restarts is not None and instance.restarts >= self.restarts:
+            ended = f"exited with {describe_exit(returncode)}"
+            ended = instance.reason if instance.failed_start else ended
+            self._settle(instance, "FATAL", f"{ended}; not restarted (restarts={self.restarts})")
         else:
             delay = policy.delay(max(len(instance.failures), instance.quick))
             instance.state = "BACKOFF"
