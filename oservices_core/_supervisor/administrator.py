@@ -275,8 +275,15 @@ class Administrator:
         if self.settings.admin_http:
             from oservices_core._supervisor.http import serve
 
-            self._http = serve(self._loop, self.settings, self._dispatch, lambda: self.instances,
-                               lambda: self.event_errors)
+            try:
+                self._http = serve(
+                    self._loop, self.settings, self._dispatch, lambda: self.instances,
+                    lambda: self.event_errors,
+                )
+            except OservicesError:  # its address is taken, or not this machine's
+                if self._control is not None:
+                    self._control.close()  # no socket left behind that nobody answers
+                raise
         self._env = self._environment()
         self._nofile = _procutil.raise_nofile_limit()
         self._launch_template()
