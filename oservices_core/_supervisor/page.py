@@ -35,7 +35,7 @@ _PAGE = """<!doctype html>
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); }
   th { font-weight: 600; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
   tbody tr { cursor: pointer; }
   tbody tr:hover, tbody tr.selected { background: rgba(127, 127, 127, .12); }
   .state { font-weight: 600; }
@@ -58,8 +58,9 @@ _PAGE = """<!doctype html>
 <h1>oservices <span id="live">connecting</span></h1>
 <div id="summary">loading...</div>
 <table id="components">
-  <thead><tr><th>Component</th><th>State</th><th>Ready</th><th>Uptime</th>
-  <th>Restarts</th><th>CPU %</th><th>Memory</th><th>PID</th><th>Reason</th><th></th></tr></thead>
+  <thead><tr><th>Component</th><th>State</th><th>Ready</th><th class="num">Uptime</th>
+  <th class="num">Restarts</th><th class="num">CPU %</th><th class="num">Memory</th>
+  <th class="num">PID</th><th>Reason</th><th></th></tr></thead>
   <tbody></tbody>
 </table>
 <div id="message"></div>
@@ -80,9 +81,10 @@ const tokenQuery = token ? "?token=" + encodeURIComponent(token) : "";
 let selected = null;
 let pending = null;
 
-function cell(row, text, className) {
+function cell(row, text, column, className) {
   const td = document.createElement("td");
   td.textContent = text;
+  td.dataset.column = column;
   if (className) td.className = className;
   row.appendChild(td);
   return td;
@@ -125,13 +127,13 @@ function render(statuses) {
     row.dataset.component = s.name;
     if (s.name === selected) row.className = "selected";
     cell(row, s.name, "name");
-    cell(row, s.state, "state " + s.state);
+    cell(row, s.state, "state", "state " + s.state);
     cell(row, s.ready ? "yes" : "no", "ready");
-    cell(row, duration(s.uptime), "num uptime");
-    cell(row, String(s.restarts), "num restarts");
-    cell(row, s.cpu_percent === null ? "-" : s.cpu_percent.toFixed(1), "num cpu");
-    cell(row, memory(s.memory), "num memory");
-    cell(row, s.pid === null ? "-" : String(s.pid), "num pid");
+    cell(row, duration(s.uptime), "uptime", "num");
+    cell(row, String(s.restarts), "restarts", "num");
+    cell(row, s.cpu_percent === null ? "-" : s.cpu_percent.toFixed(1), "cpu", "num");
+    cell(row, memory(s.memory), "memory", "num");
+    cell(row, s.pid === null ? "-" : String(s.pid), "pid", "num");
     cell(row, s.reason, "reason");
     cell(row, "", "actions");
     for (const action of ["restart", "stop", "start"]) button(row, s.name, action);
