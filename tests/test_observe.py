@@ -605,3 +605,30 @@ def test_up_detached_passes_http_on(home: Path, detached: dict[str, str]) -> Non
     assert not (home / "run" / TOKEN_FILE).exists()
     assert oservices_in(home, "ui", env=detached).returncode == 2
     assert os.environ.get("OSERVICES_ADMIN_HTTP") is None  # nothing leaked into this process
+
+
+# The Kubernetes export ----------------------------------------------------------------
+
+
+def test_the_kubernetes_export_publishes_the_metrics_port(tmp_path: Path) -> None:
+    import yaml
+    from _export_demo import make_demo
+    from test_plugin_export_kubernetes import ENV, VALIDATE, validate
+
+    demo = make_demo(tmp_path)
+    demo.system()
+    demo.build("kubernetes", env={**ENV, "OSERVICES_KUBERNETES__METRICS_PORT": "9180"})
+    paths = sorted((demo.output / "kubernetes").glob("deployment-*.yaml"))
+    assert paths
+    for path in paths:
+        template = yaml.safe_load(path.read_text())["spec"]["template"]
+        assert template["metadata"]["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": "9180",
+            "prometheus.io/path": "/metrics",
+        }
+        ports = template["spec"]["containers"][0]["ports"]
+        assert {"name": "metrics", "containerPort": 9180} in ports
+    assert VALIDATE is not None, "kubernetes-validate is a test dependency"
+    result = validate(*paths)
+    assert result.returncode == 0, result.stdout + result.stderr
