@@ -17,8 +17,11 @@ import contextlib
 import json
 import os
 import re
+import resource
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,10 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from _http import LOOPBACK, Endpoint, endpoint, read_all, status_of
 from _processes import wait_for
-from _run import oservices_in
+from _run import environ, oservices_in
 from _up import PROGRAMS, Up
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -605,6 +609,65 @@ def test_up_detached_passes_http_on(home: Path, detached: dict[str, str]) -> Non
     assert not (home / "run" / TOKEN_FILE).exists()
     assert oservices_in(home, "ui", env=detached).returncode == 2
     assert os.environ.get("OSERVICES_ADMIN_HTTP") is None  # nothing leaked into this process
+
+
+def _imported(home: Path, *command: str) -> tuple[int, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "oservices_core", *command],
+        cwd=home,
+        env=environ(home),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stderr.splitlines()
+    return result.returncode, {line.split("|")[-1].strip() for line in lines if "|" in line}
+
+
+@pytest.mark.parametrize(("command", "code"), [(["--help"], 0), (["ui"], 2), (["up", "--help"], 0)])
+def test_the_command_line_does_not_load_the_metrics_library(
+    home: Path, command: list[str], code: int
+) -> None:
+    returned, imported = _imported(home, *command)
+    assert returned == code
+    assert not {m for m in imported if m.split(".")[0] == "prometheus_client"}
+    if command == ["ui"]:  # it reads two files, as status does: without pydantic
+        assert not {m for m in imported if m.split(".")[0] == "pydantic"}
+
+
+def test_out_of_file_descriptors_does_not_end_the_administrator(
+    serve: Callable[..., Served],
+) -> None:
+    running = serve()
+    before = running.wait_healthy()
+    http = running.http()
+    administrator = psutil.Process(running.pid)
+    limits = administrator.rlimit(resource.RLIMIT_NOFILE)
+    held: list[socket.socket] = []
+    status = b"GET /api/status HTTP/1.0\r\n\r\n"
+    try:
+        # A little room: connections fill it, then accept() meets EMFILE; the oldest
+        # connection that has not sent its request makes room for the next one.
+        base = administrator.num_fds()
+        administrator.rlimit(resource.RLIMIT_NOFILE, (base + 4, limits[1]))
+        held += [http.connect() for _ in range(40)]
+        wait_for(lambda: administrator.num_fds() >= base + 3, 10, "every descriptor taken")
+        assert status_of(http.raw(status)) == 200
+        # No room at all, and no connection of its own to give up: the spare descriptor
+        # lets it tell one client so; it pauses accepting, and lives.
+        for sock in held:
+            sock.close()
+        held.clear()
+        wait_for(lambda: administrator.num_fds() <= base, 15, "the connections to close")
+        administrator.rlimit(resource.RLIMIT_NOFILE, (administrator.num_fds(), limits[1]))
+        assert status_of(http.raw(status)) == 503
+        held += [http.connect() for _ in range(5)]  # queued, not accepted
+        assert running.process.poll() is None
+    finally:
+        for sock in held:
+            sock.close()
+        administrator.rlimit(resource.RLIMIT_NOFILE, limits)
+    running.assert_unharmed(before)
 
 
 # The Kubernetes export ----------------------------------------------------------------

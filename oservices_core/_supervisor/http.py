@@ -376,10 +376,17 @@ class HttpServer:
             self._open(sock)
 
     def _evict(self) -> bool:
-        """Drop the oldest connection still sending its request; whether there was one."""
-        for connection in self._connections.values():
-            if connection.state == "reading":
+        """Drop the oldest connection still sending its request; whether one closed.
+
+        Each one is read first: a request it has sent already is answered, not lost.
+        """
+        for connection in list(self._connections.values()):
+            if connection.state != "reading":
+                continue
+            self._read(connection)  # may answer it, or close it
+            if _state(connection) == "reading":
                 self._drop(connection)
+            if _state(connection) == "closed":
                 return True
         return False
 
@@ -663,6 +670,10 @@ class HttpServer:
             del self._connections[connection.sock.fileno()]
         self.loop.remove_reader(connection.sock)
         connection.sock.close()
+
+
+def _state(connection: _Connection) -> str:
+    return connection.state  # read again: a call may have changed it
 
 
 def _head_end(received: bytearray) -> tuple[int, int]:
