@@ -40,11 +40,13 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from test_control import Running, _harmless, _payloads
 
+from oservices_core._config.settings import split_address
 from oservices_core._supervisor.http import (
     MAX_CONNECTIONS,
     MAX_HEAD,
     MAX_STREAMS,
     TOKEN_FILE,
+    URL_FILE,
     Backend,
     HttpServer,
 )
@@ -483,20 +485,23 @@ def test_fuzz_the_control_protocol_over_http(
 # Bounds that need a client that never reads: a server on a loop of its own --------------
 
 
-@contextlib.contextmanager
-def _server(run_dir: Path, page: bytes = b"<!doctype html>") -> Iterator[HttpServer]:
-    loop = Loop()
-
+def _backend(run_dir: Path, page: bytes) -> Backend:
     def dispatch(command: str, name: str | None, reply: Callable[[dict[str, Any]], None]) -> None:
         reply({"ok": True, "result": []})
 
-    backend = Backend(
+    return Backend(
         dispatch=dispatch,
         names=lambda: {"obedient"},
         metrics=lambda: b"",
         log_file=lambda name: run_dir / f"{name}.log",
         page=lambda: page,
     )
+
+
+@contextlib.contextmanager
+def _server(run_dir: Path, page: bytes = b"<!doctype html>") -> Iterator[HttpServer]:
+    loop = Loop()
+    backend = _backend(run_dir, page)
     server = HttpServer(loop, "127.0.0.1", 0, run_dir, backend)
     done = threading.Event()
 
@@ -668,6 +673,33 @@ def test_out_of_file_descriptors_does_not_end_the_administrator(
             sock.close()
         administrator.rlimit(resource.RLIMIT_NOFILE, limits)
     running.assert_unharmed(before)
+
+
+@given(st.text(max_size=300) | st.from_regex(r"\[?[0-9a-z:.]{0,40}\]?:[0-9]{0,7}"))
+def test_an_address_is_host_and_port_or_a_value_error(text: str) -> None:
+    try:
+        host, port = split_address(text)
+    except ValueError as exc:
+        error = str(exc)
+    else:
+        assert host
+        assert 0 <= port <= 65535
+        assert int(text.rsplit(":", 1)[1]) == port
+        return
+    assert "expected HOST:PORT" in error
+    assert len(error) < 300  # a long value is not echoed in full
+
+
+def test_an_ipv6_loopback_address_is_served(tmp_path: Path) -> None:
+    loop = Loop()
+    server = HttpServer(loop, "::1", 0, tmp_path, _backend(tmp_path, b""))
+    try:
+        assert server.loopback
+        assert server.url.startswith("http://[::1]:")
+        assert (tmp_path / URL_FILE).read_text().strip() == server.url
+    finally:
+        server.close()
+        loop.close()
 
 
 # The Kubernetes export ----------------------------------------------------------------
