@@ -18,6 +18,7 @@ import json
 import os
 import re
 import resource
+import signal
 import socket
 import stat
 import subprocess
@@ -49,6 +50,7 @@ from oservices_core._supervisor.http import (
     URL_FILE,
     Backend,
     HttpServer,
+    event_kind,
 )
 from oservices_core._supervisor.loop import Loop
 
@@ -306,6 +308,45 @@ def test_the_event_stream_delivers_a_restart(serve: Callable[..., Served]) -> No
     assert kinds[-1] == ("obedient", "ready")
     assert events[0]["message"] == "restart requested"
     assert running.wait_healthy()["obedient"]["pid"] != before["obedient"]["pid"]
+
+
+def test_the_event_stream_delivers_a_reload(serve: Callable[..., Served]) -> None:
+    running = serve()
+    running.wait_healthy()
+    http = running.http()
+    with http.connect(timeout=60) as sock:
+        sock.sendall(b"GET /api/events HTTP/1.0\r\n\r\n")
+        assert sock.recv(15) == b"HTTP/1.1 200 OK"
+        running.process.send_signal(signal.SIGHUP)  # what 'kill -HUP' does: reload
+
+        def reloaded(events: list[dict[str, Any]]) -> bool:
+            return any(e["event"] == "reload" for e in events)
+
+        events = _events(sock, reloaded)
+    assert events[-1]["component"] == "administrator"
+    assert events[-1]["message"].startswith("reloaded; restarting nothing")
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("starting", "starting"),
+        ("started, pid 12", "started"),
+        ("ready", "ready"),
+        ("exited with signal SIGTERM", "exited"),
+        ("EXITED: exited with exit code 0", "exited"),
+        ("restart requested", "restart"),
+        ("restarting in 0.5s after exit code 1", "restart"),
+        ("FATAL: 3 failures within 10s, last exit code 1; not restarted", "fatal"),
+        ("stopping", "stop"),
+        ("stopped", "stop"),
+        ("reloaded; restarting obedient", "reload"),
+        ("reload refused, nothing changed: bad file", "reload"),
+        ("its output could not be written to x.log: No space left on device", "message"),
+    ],
+)
+def test_each_event_has_its_kind(message: str, kind: str) -> None:
+    assert event_kind(message) == kind
 
 
 # Bad input: a clear error, never the Administrator's end ------------------------------
