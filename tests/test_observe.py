@@ -249,8 +249,13 @@ def test_a_non_loopback_address_needs_the_token_for_everything(
     running = serve(address=f"{ANY}:0")
     running.wait_healthy()
     http = running.http()
-    assert http.url.startswith(f"http://{ANY}:")
-    http = Endpoint(http.url.replace(ANY, "127.0.0.1"), http.token)
+    assert http.url.startswith("http://127.0.0.1:")  # every interface: this machine's
+    listening = [
+        c.laddr
+        for c in psutil.Process(running.pid).net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == http.address[1]
+    ]
+    assert [address.ip for address in listening] == [ANY]
     for path in ("/", "/metrics", "/api/status", "/api/events", "/api/logs/obedient"):
         assert http.request(path).status == 401, path
         assert http.request(path, token=WRONG).status == 403, path

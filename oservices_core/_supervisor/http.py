@@ -292,8 +292,7 @@ class HttpServer:
         self.sock, self.loopback = _listen(host, port)
         self.hosts = frozenset({"localhost", "127.0.0.1", "::1", host.lower()})
         bound = self.sock.getsockname()
-        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        self.url = f"http://{shown}:{bound[1]}/"
+        self.url = f"http://{_shown(bound[0])}:{bound[1]}/"
         self.port: int = bound[1]
         self.token = secrets.token_urlsafe(32)
         self._connections: dict[int, _Connection] = {}
@@ -682,6 +681,15 @@ def _head_end(received: bytearray) -> tuple[int, int]:
     if crlf >= 0 and (lf < 0 or crlf < lf):
         return crlf, 4
     return (lf, 2) if lf >= 0 else (-1, 0)
+
+
+def _shown(address: str) -> str:
+    """An address as a URL names it; every interface (0.0.0.0, ::) as this machine's loopback,
+    where ``oservices ui`` runs and a browser can open it."""
+    ip = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
+    if ip.is_unspecified:
+        ip = ipaddress.ip_address("127.0.0.1" if ip.version == 4 else "::1")
+    return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
 def _listen(host: str, port: int) -> tuple[socket.socket, bool]:
