@@ -64,6 +64,13 @@ class KubernetesConfiguration(Configuration):
     home: str = Field("/srv/oservices", description="The oservices home inside the containers.")
     namespace: str = Field("", description="The namespace of every object; empty: kubectl's.")
     replicas: int = Field(1, ge=0, description="Replicas of each Deployment.")
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="The port of the Administrator's /metrics in each pod (its admin_http), "
+        "published and annotated for Prometheus (prometheus.io/*); 0: none.",
+    )
 
 
 @hookimpl(trylast=True)
@@ -204,9 +211,23 @@ def _deployment(
     deployment["spec"] = {
         "replicas": configuration.replicas,
         "selector": {"matchLabels": labels},
-        "template": {"metadata": {"labels": labels}, "spec": pod},
+        "template": {"metadata": {"labels": labels} | _scraped(configuration), "spec": pod},
     }
     return deployment
+
+
+def _scraped(configuration: KubernetesConfiguration) -> dict[str, Any]:
+    """The annotations by which Prometheus's pod discovery finds the metrics port."""
+    port = configuration.metrics_port
+    if not port:
+        return {}
+    return {
+        "annotations": {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }
+    }
 
 
 def _container(
@@ -237,6 +258,9 @@ def _container(
     port = listen_port(component, resolved_at(context, component.name, settings))
     if port is not None:
         container["ports"] = [{"name": "tcp", "containerPort": port}]
+    if configuration.metrics_port:
+        metrics = {"name": "metrics", "containerPort": configuration.metrics_port}
+        container["ports"] = [*container.get("ports", []), metrics]
     if component.ready.kind == "tcp" and port is not None:
         container |= _probes(component, port)
     if component.stop_signal.name != "SIGTERM":
