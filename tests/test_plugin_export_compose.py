@@ -13,8 +13,10 @@ import yaml
 from _export_demo import SECRET, Demo, make_demo
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import Field
 
-from oservices_plugins._export import to_yaml
+from oservices_core import Configuration
+from oservices_plugins._export import Reach, container_values, to_yaml
 
 CHECK_JSONSCHEMA = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
 IMAGE = {"OSERVICES_COMPOSE__IMAGE": "registry.example/shop:1.0"}
@@ -58,26 +60,90 @@ def test_services_map_the_components(demo: Demo) -> None:
     services = data["services"]
     api, db, worker = services["exp-api"], services["exp-db"], services["exp-worker"]
     assert data["name"] == "shop"
-    assert {s["init"] for s in services.values()} == {True}
+    assert {s["init"] for s in services.values()} == {True}  # no component is PID 1
     assert api["command"] == ["oservices", "run", "exp-api"]
-    assert api["depends_on"] == {"exp-db": {"condition": "service_healthy"}}
+    done = {"condition": "service_completed_successfully"}
+    assert api["depends_on"] == {"oservices-init": done, "exp-db": {"condition": "service_healthy"}}
+    assert worker["depends_on"] == {"oservices-init": done}
     assert (db["restart"], api["restart"], worker["restart"]) == ("always", "on-failure", "no")
     assert (worker["stop_signal"], worker["stop_grace_period"]) == ("SIGINT", "2.5s")
     assert db["healthcheck"]["start_period"] == "60s"
     assert "healthcheck" not in api  # notify readiness has nothing to check in a container
     port = db["healthcheck"]["test"][-1].split(", ")[1].split(")")[0]
-    assert f"port = {port}" in data["configs"]["exp-db.toml"]["content"]
-    assert api["ports"] == [f"{p}:{p}" for p in [api_port(data)]]
+    assert f"port = {port}" in config(demo, "exp-db")
+    assert api["ports"] == [f"{p}:{p}" for p in [api_port(demo)]]
     assert api["environment"]["OSERVICES_HOME"] == "/srv/oservices"
     assert "OSERVICES_HOST" not in api["environment"]  # the build machine's name stays out
-    assert {"source": "exp-api.toml", "target": "/srv/oservices/config/exp-api.toml"} in (
-        api["configs"]
-    )
+    mount = {
+        "type": "bind",
+        "source": "./configs/exp-api.toml",
+        "target": "/srv/oservices/config/exp-api.toml",
+        "read_only": True,
+    }
+    assert mount in api["volumes"]
 
 
-def api_port(data: dict[str, Any]) -> int:
-    content = data["configs"]["exp-api.toml"]["content"]
-    return int(content.split("port = ")[1].split()[0])
+def test_the_init_service_runs_the_initialize_stage_once(demo: Demo) -> None:
+    demo.system()
+    demo.build("compose", env=IMAGE)
+    init = loaded(demo)["services"]["oservices-init"]
+    assert init["command"] == ["oservices", "init"]
+    assert init["restart"] == "no"
+    assert init["init"] is True
+    # It reads every configuration a component reads.
+    targets = {Path(m["target"]).name for m in init["volumes"]}
+    assert targets == {"exp-api.toml", "exp-db.toml", "exp-worker.toml", "logging.toml"}
+
+
+def test_each_container_mounts_only_what_it_reads(demo: Demo) -> None:
+    demo.system()
+    demo.build("compose", env=IMAGE)
+    services = loaded(demo)["services"]
+    worker = {Path(m["target"]).name for m in services["exp-worker"]["volumes"]}
+    assert worker == {"exp-worker.toml", "logging.toml"}
+    # The exporters' own configurations are read at build only: no container gets them.
+    written = {p.name for p in (demo.output / "compose" / "configs").iterdir()}
+    assert written == {"exp-api.toml", "exp-db.toml", "exp-worker.toml", "logging.toml"}
+    for name in written:
+        assert "#:schema" not in (demo.output / "compose" / "configs" / name).read_text()
+
+
+def test_the_build_machines_dev_environment_stays_out(demo: Demo) -> None:
+    demo.system()
+    demo.build("compose", env=IMAGE | {"OSERVICES_ENVIRONMENT": "dev"})
+    services = loaded(demo)["services"].values()
+    assert {s["environment"]["OSERVICES_ENVIRONMENT"] for s in services} == {"prod"}
+    demo.build("compose", env=IMAGE | {"OSERVICES_COMPOSE__ENVIRONMENT": "staging"})
+    services = loaded(demo)["services"].values()
+    assert {s["environment"]["OSERVICES_ENVIRONMENT"] for s in services} == {"staging"}
+
+
+class Served(Configuration):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_url: str = "http://127.0.0.1:8000/api"
+    other_url: str = "http://127.0.0.1:9999"
+    remote_url: str = "http://example.org:8000"
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["shop.example"])
+
+
+def test_in_containers_servers_bind_all_and_clients_name_the_service() -> None:
+    reach = Reach({8000: "shop-api"}, ["shop-api", "localhost"])
+    assert container_values(Served(), reach, component=True) == {
+        "host": "0.0.0.0",  # noqa: S104 - what is asserted
+        "api_url": "http://shop-api:8000/api",
+        "allowed_hosts": ["shop.example", "shop-api", "localhost"],
+    }
+    # A configuration that is not a component's binds nothing: its host stays.
+    assert "host" not in container_values(Served(), reach, component=False)
+
+
+def config(demo: Demo, name: str) -> str:
+    return (demo.output / "compose" / "configs" / f"{name}.toml").read_text()
+
+
+def api_port(demo: Demo) -> int:
+    return int(config(demo, "exp-api").split("port = ")[1].split()[0])
 
 
 def test_secrets_stay_out_and_dollars_stay_literal(demo: Demo) -> None:
@@ -85,11 +151,12 @@ def test_secrets_stay_out_and_dollars_stay_literal(demo: Demo) -> None:
     demo.build("compose", env=IMAGE | {"OSERVICES_EXP_WORKER__TOKEN": SECRET})
     text = compose_file(demo).read_text()
     assert SECRET not in text
+    assert not any(SECRET in p.read_text() for p in (demo.output / "compose").rglob("*.toml"))
     worker = loaded(demo)["services"]["exp-worker"]
     variable = "OSERVICES_EXP_WORKER__TOKEN"
     assert worker["environment"][variable] == f"${{{variable}:?set {variable} for compose}}"
-    # compose reads "$$" as a literal "$": the configuration keeps its "$HOME".
-    assert 'label = "100% $$HOME"' in loaded(demo)["configs"]["exp-worker.toml"]["content"]
+    # A mounted file is not interpolated: the configuration keeps its "$HOME" as it is.
+    assert 'label = "100% $HOME"' in config(demo, "exp-worker")
 
 
 def test_without_an_image_the_build_says_which_setting_to_fill(demo: Demo) -> None:

@@ -49,8 +49,12 @@ def test_kubernetes_validate_accepts_the_manifests(demo: Demo) -> None:
         "deployment-exp-api.yaml",
         "deployment-exp-db.yaml",
         "deployment-exp-worker.yaml",
+        "job-init.yaml",
+        "role.yaml",
+        "rolebinding.yaml",
         "secret.yaml",
         "service-exp-shop.yaml",
+        "serviceaccount.yaml",
     ]
     result = validate(*paths)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -104,6 +108,16 @@ def test_deployments_and_services_map_the_components(demo: Demo) -> None:
         "/srv/oservices/config",
         "shop-config",
     )
+    # Each container gets only the configurations it reads; no exporter's.
+    items = [item["key"] for item in worker["volumes"][0]["configMap"]["items"]]
+    assert items == ["exp-worker.toml", "logging.toml"]
+    assert sorted(found["configmap.yaml"]["data"]) == [
+        "exp-api.toml",
+        "exp-db.toml",
+        "exp-worker.toml",
+        "logging.toml",
+    ]
+    assert not any("#:schema" in text for text in found["configmap.yaml"]["data"].values())
     service = found["service-exp-shop.yaml"]
     api = found["deployment-exp-api.yaml"]
     assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
@@ -122,3 +136,56 @@ def test_deployments_and_services_map_the_components(demo: Demo) -> None:
 )
 def test_resource_names_are_dns_labels(name: str, expected: str) -> None:
     assert resource_name(name) == expected
+
+
+def test_the_init_job_runs_once_and_the_pods_wait_for_it(demo: Demo) -> None:
+    found = manifests(demo)
+    job = found["job-init.yaml"]
+    assert (job["apiVersion"], job["metadata"]["name"]) == ("batch/v1", "shop-init")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"] == ["oservices", "init"]
+    assert pod["restartPolicy"] == "OnFailure"
+    for name in ("deployment-exp-api.yaml", "deployment-exp-db.yaml", "deployment-exp-worker.yaml"):
+        spec = found[name]["spec"]["template"]["spec"]
+        (wait,) = spec["initContainers"]
+        assert wait["command"][:3] == ["kubectl", "wait", "--for=condition=complete"]
+        assert wait["command"][-1] == "job/shop-init"
+        assert spec["serviceAccountName"] == "shop-init-wait"
+    assert found["role.yaml"]["rules"][0]["resources"] == ["jobs"]
+    subject = found["rolebinding.yaml"]["subjects"][0]
+    assert (subject["name"], subject["namespace"]) == ("shop-init-wait", "default")
+
+
+def test_no_component_is_pid_1_and_dev_stays_behind(demo: Demo) -> None:
+    found = manifests(demo)
+    pods = [
+        m["spec"]["template"]["spec"] for m in found.values() if m["kind"] in ("Deployment", "Job")
+    ]
+    assert len(pods) == 4
+    # The pause container is PID 1 of a pod that shares one process namespace.
+    assert {pod["shareProcessNamespace"] for pod in pods} == {True}
+    for pod in pods:
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["OSERVICES_ENVIRONMENT"] == "prod"  # the build ran in "dev"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("OSERVICES_KUBERNETES__NAMESPACE", "Prod_1", "namespace"),
+        ("OSERVICES_KUBERNETES__NAMESPACE", "prod\nx", "namespace"),
+        ("OSERVICES_KUBERNETES__NAMESPACE", "пrod", "namespace"),
+        ("OSERVICES_KUBERNETES__DATABASE_SECRET", "db.secret$", "database_secret"),
+    ],
+)
+def test_names_are_checked_against_kubernetes_rules(
+    tmp_path: Path, variable: str, value: str, key: str
+) -> None:
+    demo = make_demo(tmp_path)
+    demo.system()
+    result = demo.oservices(
+        "build", env=ENV | {"OSERVICES_KUBERNETES__ENABLED": "1", variable: value}
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"configuration 'kubernetes': {key}: expected an RFC 1123 label" in result.stderr
+    assert not (demo.output / "kubernetes").exists()
