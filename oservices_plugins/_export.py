@@ -286,9 +286,22 @@ class Reach:
     hosts: Sequence[str] = ()
 
 
-def container_settings(settings: Settings, home: str, environment: str) -> Settings:
+def container_settings(settings: Settings, home: str, environment: str, exporter: str) -> Settings:
     """``settings`` for a container: moved to its ``home`` (:func:`moved_settings`), in the
-    target ``environment``, never the build machine's (whose ``dev`` turns on debugging)."""
+    target ``environment``, never the build machine's (whose ``dev`` turns on debugging).
+
+    A relative ``home`` (the configuration ``exporter``'s) is refused: it would be read
+    against the build machine's directory."""
+    if not home.startswith("/"):
+        raise ConfigurationError(
+            Problem(
+                f"configuration {exporter!r}",
+                "home",
+                "an absolute path inside the containers",
+                repr(home),
+                hint=f"set OSERVICES_{exporter.upper()}__HOME, for example to /srv/oservices",
+            )
+        )
     moved = moved_settings(settings, home)
     return moved.replaced({"environment": environment}, where="container environment")
 

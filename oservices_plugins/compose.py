@@ -131,7 +131,9 @@ def oservices_build(context: Context) -> None:
         return
     require(NAME, "image", configuration.image, "the container image that has the system installed")
     data = compose(context, configuration)
-    settings = container_settings(context.settings, configuration.home, configuration.environment)
+    settings = container_settings(
+        context.settings, configuration.home, configuration.environment, NAME
+    )
     reach = _reach(context, configuration)
     for name in _read(context):
         text = container_configuration(context, name, settings, reach)
@@ -141,7 +143,9 @@ def oservices_build(context: Context) -> None:
 
 def compose(context: Context, configuration: ComposeConfiguration) -> dict[str, Any]:
     """The compose file, as data (before ``$`` is doubled for compose's interpolation)."""
-    settings = container_settings(context.settings, configuration.home, configuration.environment)
+    settings = container_settings(
+        context.settings, configuration.home, configuration.environment, NAME
+    )
     system = context.system
     reach = _reach(context, configuration)
     read = {c.name: container_configuration_names(system, c) for c in system.components.values()}
@@ -184,7 +188,9 @@ def _read(context: Context) -> list[str]:
 def _reach(context: Context, configuration: ComposeConfiguration) -> Reach:
     """Each component serving on a port is reached by its service's name; a server is
     reached by those names, and on the host's loopback through a published port."""
-    settings = container_settings(context.settings, configuration.home, configuration.environment)
+    settings = container_settings(
+        context.settings, configuration.home, configuration.environment, NAME
+    )
     ports: dict[int, list[str]] = {}
     for component in context.system.components.values():
         port = listen_port(component, resolved_at(context, component.name, settings))

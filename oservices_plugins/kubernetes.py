@@ -127,7 +127,9 @@ def manifests(
     context: Context, configuration: KubernetesConfiguration
 ) -> dict[str, dict[str, Any]]:
     """Every manifest, by file name."""
-    settings = container_settings(context.settings, configuration.home, configuration.environment)
+    settings = container_settings(
+        context.settings, configuration.home, configuration.environment, NAME
+    )
     system = context.system
     names = _names(system.components)
     prefix = resource_name(system.name)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from _export_demo import SECRET, Demo, make_demo
+from _export_store import with_store
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field
@@ -186,3 +187,69 @@ def test_yaml_reads_back_as_the_data(data: dict[str, Any]) -> None:
 @pytest.mark.parametrize("text", ["no", "1.0", "null", "a: b", "- x", "#c", "x\ny\n", " x\ny"])
 def test_yaml_keeps_strings_strings(text: str) -> None:
     assert yaml.safe_load(to_yaml({text: text, "list": [text]})) == {text: text, "list": [text]}
+
+
+# Shared state ---------------------------------------------------------------------------
+
+
+def test_containers_refuse_sqlite_naming_the_setting(demo: Demo) -> None:
+    with_store(demo)
+    result = demo.oservices("build", env=IMAGE | {"OSERVICES_COMPOSE__ENABLED": "1"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "configuration 'exp-store': database_url: expected a database that every" in (
+        result.stderr
+    )
+    assert "set OSERVICES_EXP_STORE__DATABASE_URL to a PostgreSQL URL" in result.stderr
+    assert "store.sqlite3" not in result.stderr  # a secret: never shown
+    assert not compose_file(demo).exists()
+
+
+def test_a_postgres_url_on_the_postgres_host_adds_the_database_service(demo: Demo) -> None:
+    with_store(demo)
+    url = "postgresql://shop:pw-s3cret@postgres:5432/orders"
+    env = {
+        "OSERVICES_EXP_STORE__DATABASE_URL": url,
+        "OSERVICES_COMPOSE__POSTGRES_IMAGE": "db.example/pg:15",
+    }
+    demo.build("compose", env=IMAGE | env)
+    assert "pw-s3cret" not in compose_file(demo).read_text()
+    data = loaded(demo)
+    postgres, init = data["services"]["postgres"], data["services"]["oservices-init"]
+    assert postgres["image"] == "db.example/pg:15"
+    assert postgres["environment"]["POSTGRES_USER"] == "shop"
+    assert postgres["environment"]["POSTGRES_DB"] == "orders"
+    assert postgres["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert postgres["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert data["volumes"] == {"postgres-data": {}}
+    # Every component waits for the database to be healthy, and for the init service;
+    # the init service waits for the database itself, then runs oservices init.
+    for name in ("exp-api", "exp-db", "exp-worker", "exp-store"):
+        assert data["services"][name]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert init["command"][-5:] == ["postgres", "5432", "300", "oservices", "init"]
+    assert "depends_on" not in init
+    store = data["services"]["exp-store"]["environment"]
+    assert store["OSERVICES_EXP_STORE__DATABASE_URL"].startswith(
+        "${OSERVICES_EXP_STORE__DATABASE_URL:?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key", "expected"),
+    [
+        ("OSERVICES_COMPOSE__HOME", "srv/app", "home", "an absolute path inside the containers"),
+        ("OSERVICES_COMPOSE__PROJECT", "Shop", "project", "a compose project name"),
+        ("OSERVICES_COMPOSE__PROJECT", "büro", "project", "a compose project name"),
+        ("OSERVICES_COMPOSE__PROJECT", "a\nb", "project", "a compose project name"),
+    ],
+)
+def test_bad_names_and_homes_are_refused_where_they_were_set(
+    demo: Demo, variable: str, value: str, key: str, expected: str
+) -> None:
+    demo.system()
+    env = IMAGE | {"OSERVICES_COMPOSE__ENABLED": "1", variable: value}
+    result = demo.oservices("build", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"configuration 'compose': {key}: expected {expected}" in result.stderr
+    assert f"set {variable}" in result.stderr
+    assert not compose_file(demo).exists()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from _export_demo import SECRET, Demo, make_demo
+from _export_store import with_store
 
 from oservices_plugins.kubernetes import resource_name
 
@@ -189,3 +190,18 @@ def test_names_are_checked_against_kubernetes_rules(
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"configuration 'kubernetes': {key}: expected an RFC 1123 label" in result.stderr
     assert not (demo.output / "kubernetes").exists()
+
+
+def test_database_urls_come_from_the_users_secret(tmp_path: Path) -> None:
+    demo = with_store(make_demo(tmp_path))
+    demo.build("kubernetes", env=ENV | {"OSERVICES_KUBERNETES__DATABASE_SECRET": "shop-db"})
+    found = manifests(demo)
+    variable = "OSERVICES_EXP_STORE__DATABASE_URL"
+    assert variable not in found["secret.yaml"]["stringData"]  # not the build's SQLite file
+    for name in ("deployment-exp-store.yaml", "job-init.yaml"):
+        env = found[name]["spec"]["template"]["spec"]["containers"][0]["env"]
+        (entry,) = [e for e in env if e["name"] == variable]
+        assert entry["valueFrom"] == {"secretKeyRef": {"name": "shop-db", "key": variable}}
+    worker = found["deployment-exp-worker.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    assert variable not in [e["name"] for e in worker["env"]]  # it does not read it
+    assert validate(*(demo.output / "kubernetes").iterdir()).returncode == 0
