@@ -38,6 +38,15 @@ BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.containers
 
+CLIENT = """
+import tomllib
+from shop.clients import WorkerClient
+from shop.configuration import WorkerConfiguration
+with open("/srv/oservices/config/shop-worker.toml", "rb") as file:
+    configuration = WorkerConfiguration.model_validate(tomllib.load(file))
+print(configuration.api_url, WorkerClient(configuration).processed())
+"""
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Images:
@@ -190,6 +199,11 @@ def test_the_shop_runs_from_its_compose_export(deployment: Deployment) -> None:
             60,
             lambda: f"the worker to process the order\n{deployment.logs()}",
         )
+        # The worker's Client, in the worker's container, with the configuration the
+        # export mounted there: it reaches the API by its service name, which Django allows.
+        worker = f"{deployment.project}_shop-worker_1"
+        figures = run(["podman", "exec", worker, "python", "-c", CLIENT], deployment.home)
+        assert figures.split() == ["http://shop-api:" + port, "1"]
     except BaseException:
         print(deployment.logs())
         raise
