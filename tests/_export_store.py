@@ -1,7 +1,8 @@
 """A component for the container export tests whose configuration holds a database URL.
 
 ``exp-store`` (a module and a ``dist-info`` beside the export demo's, on its
-``PYTHONPATH``): its ``database_url``, a secret, defaults to an SQLite file.
+``PYTHONPATH``): its ``database_url``, a secret, defaults to an SQLite file; it
+binds ``host``, reaches ``exp-api`` at ``api_url`` and answers the ``allowed_hosts``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from oservices_core import Component, Configuration
 
 class StoreConfiguration(Configuration):
     database_url: SecretStr = Field(SecretStr("sqlite:///data/store.sqlite3"))
+    host: str = Field("127.0.0.1", description="Where it binds.")
+    api_url: str = Field("http://127.0.0.1:1", description="Where it reaches exp-api.")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Names it answers.")
 
 
 def main(configuration):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,24 @@ def test_bad_names_and_homes_are_refused_where_they_were_set(
     assert f"configuration 'compose': {key}: expected {expected}" in result.stderr
     assert f"set {variable}" in result.stderr
     assert not compose_file(demo).exists()
+
+
+def test_servers_bind_all_and_clients_reach_services_by_name(demo: Demo) -> None:
+    with_store(demo)
+    port = api_port_of(demo)
+    env = {
+        "OSERVICES_EXP_STORE__DATABASE_URL": "postgresql://u:p@db.example:5432/d",
+        "OSERVICES_EXP_STORE__API_URL": f"http://127.0.0.1:{port}/v1",
+    }
+    demo.build("compose", env=IMAGE | env)
+    store = tomllib.loads(config(demo, "exp-store"))
+    assert store["host"] == "0.0.0.0"  # noqa: S104 - what is asserted
+    assert store["api_url"] == f"http://exp-api:{port}/v1"
+    assert {"exp-api", "exp-db", "localhost", "127.0.0.1"} <= set(store["allowed_hosts"])
+    # A database elsewhere than the postgres service adds none.
+    assert "postgres" not in loaded(demo)["services"]
+
+
+def api_port_of(demo: Demo) -> int:
+    text = (demo.home / "system.toml").read_text()
+    return int(text.split("[configurations.exp-api]\nport = ")[1].split()[0])

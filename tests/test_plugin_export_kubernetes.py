@@ -6,6 +6,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,22 @@ def test_database_urls_come_from_the_users_secret(tmp_path: Path) -> None:
     worker = found["deployment-exp-worker.yaml"]["spec"]["template"]["spec"]["containers"][0]
     assert variable not in [e["name"] for e in worker["env"]]  # it does not read it
     assert validate(*(demo.output / "kubernetes").iterdir()).returncode == 0
+
+
+def test_servers_bind_all_and_clients_reach_the_service(tmp_path: Path) -> None:
+    demo = with_store(make_demo(tmp_path))
+    text = (demo.home / "system.toml").read_text()
+    port = int(text.split("[configurations.exp-api]\nport = ")[1].split()[0])
+    env = ENV | {
+        "OSERVICES_EXP_STORE__API_URL": f"http://localhost:{port}",
+        "OSERVICES_KUBERNETES__NAMESPACE": "shop",
+    }
+    demo.build("kubernetes", env=env)
+    store = tomllib.loads(manifests(demo)["configmap.yaml"]["data"]["exp-store.toml"])
+    assert store["host"] == "0.0.0.0"  # noqa: S104 - what is asserted
+    assert store["api_url"] == f"http://exp-shop:{port}"  # the service's Service
+    assert store["allowed_hosts"] == [
+        "exp-shop",
+        "exp-shop.shop.svc",
+        "exp-shop.shop.svc.cluster.local",
+    ]
