@@ -91,8 +91,13 @@ exec setpriv --reuid=postgres --regid=postgres --init-groups \
     "$bin/postgres" -D "$data" -c listen_addresses='*' -c unix_socket_directories=/run/postgresql
 """
 
+_INSTALL = (
+    f"python3 -m venv {_VENV} && {_VENV}/bin/pip install --quiet --no-index "
+    "--find-links /wheels /wheels/*.whl"
+)
+
 _BASE_RECIPE = "\n".join([_SUITE, _MIRROR, *_PACKAGES, POSTGRES_ENTRYPOINT, "1"])
-_APP_RECIPE = "\n".join([_VENV, _PATH, *_PLATFORMS, "1"])
+_APP_RECIPE = "\n".join([_INSTALL, _PATH, *_PLATFORMS, "1"])
 
 
 class Images:
@@ -131,12 +136,15 @@ def images(wheels: Sequence[Path], requirements: Sequence[str], log: Path) -> Im
             tar = _base_tar(base_key, out)
             _import(tar, base, [], out)
             _import(tar, postgres, ['CMD ["/usr/local/bin/postgres-entrypoint"]'], out)
+            _prune("localhost/oservices-test-base", base, out)
+            _prune("localhost/oservices-test-postgres", postgres, out)
         with tempfile.TemporaryDirectory(prefix="oservices-wheels-") as wheelhouse:
             _download(wheels, requirements, Path(wheelhouse), out)
             hashes = sorted(_digest_file(path) for path in Path(wheelhouse).iterdir())
             system = f"localhost/oservices-test-system:{_digest(base_key, _APP_RECIPE, *hashes)}"
             if not _exists(system):
-                _install(base, system, Path(wheelhouse), [str(w.name) for w in wheels], out)
+                _install(base, system, Path(wheelhouse), out)
+                _prune("localhost/oservices-test-system", system, out)
     return Images(system, postgres)
 
 
@@ -170,6 +178,9 @@ def _base_tar(key: str, out: TextIO) -> Path:
         partial = tar.with_suffix(".partial")
         _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], out)
         partial.rename(tar)  # whole or absent: an interrupted build leaves no cache entry
+    for older in tar.parent.glob("base-*.tar"):
+        if older != tar:
+            older.unlink()  # another recipe's: 400 MB each
     return tar
 
 
@@ -185,20 +196,39 @@ def _download(wheels: Sequence[Path], requirements: Sequence[str], into: Path, o
     _run([*command, *target, *platforms, *map(str, wheels), *requirements], out, timeout=900)
 
 
-def _install(base: str, tag: str, wheelhouse: Path, wheels: list[str], out: TextIO) -> None:
+def _install(base: str, tag: str, wheelhouse: Path, out: TextIO) -> None:
     name = f"oservices-test-build-{os.getpid()}"
-    script = (
-        f"python3 -m venv {_VENV} && {_VENV}/bin/pip install --quiet --no-index "
-        f"--find-links /wheels /wheels/*.whl"
-    )
     _run(["podman", "rm", "--force", "--ignore", name], out)
     try:
         mount = ["-v", f"{wheelhouse}:/wheels:ro"]
         run = ["podman", "run", "--name", name, "--network", "none", *mount]
-        _run([*run, base, "sh", "-c", script], out, timeout=900)
+        _run([*run, base, "sh", "-c", _INSTALL], out, timeout=900)
         _run(["podman", "commit", "--quiet", name, tag], out)
     finally:
         _run(["podman", "rm", "--force", "--ignore", name], out)
+
+
+def _prune(repository: str, keep: str, out: TextIO) -> None:
+    """Remove the other tags of ``repository``: images of older wheels (one in use stays)."""
+    listed = subprocess.run(
+        ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", repository],
+        env=engine_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    for tag in set(listed.stdout.split()) - {keep}:
+        out.write(f"$ podman rmi {tag}\n")
+        out.flush()
+        subprocess.run(
+            ["podman", "rmi", tag],
+            env=engine_environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=120,
+        )
 
 
 def _exists(tag: str) -> bool:
