@@ -154,6 +154,20 @@ def compose(context: Context, configuration: ComposeConfiguration) -> dict[str, 
     database = _database(context, settings, everything)
     apis = {service.api for service in system.services.values() if service.api}
     published = apis if configuration.publish else set()
+    ours = [INIT, POSTGRES] if database is not None else [INIT]
+    taken = [
+        Problem(
+            f"component {n!r}",
+            "name",
+            f"a name other than the export's services ({', '.join(ours)})",
+            repr(n),
+            hint="rename the component",
+        )
+        for n in ours
+        if n in system.components
+    ]
+    if taken:
+        raise ConfigurationError(taken, subject="compose export")
     services: dict[str, Any] = {}
     if database is not None:
         services[POSTGRES] = _postgres(configuration, *database)

@@ -275,3 +275,23 @@ def test_servers_bind_all_and_clients_reach_services_by_name(demo: Demo) -> None
 def api_port_of(demo: Demo) -> int:
     text = (demo.home / "system.toml").read_text()
     return int(text.split("[configurations.exp-api]\nport = ")[1].split()[0])
+
+
+def test_a_component_named_like_the_exports_own_service_is_refused(demo: Demo) -> None:
+    (demo.src / "exp_clash.py").write_text(
+        "from oservices_core import Component\n\n\ndef main(configuration):\n    pass\n\n\n"
+        'clash = Component(name="oservices-init", main=main)\n'
+    )
+    info = demo.src / "exp_clash-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: exp-clash\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[oservices]\noservices-init = exp_clash:clash\n")
+    demo.env["OSERVICES_PLUGINS"] += ",oservices-init"
+    demo.system()
+    path = demo.home / "system.toml"
+    text = path.read_text().replace('["exp-worker"]', '["exp-worker", "oservices-init"]')
+    path.write_text(text)
+    result = demo.oservices("build", env=IMAGE | {"OSERVICES_COMPOSE__ENABLED": "1"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "component 'oservices-init': name: expected a name other than" in result.stderr
+    assert not compose_file(demo).exists()
