@@ -166,6 +166,9 @@ def manifests(
 
 
 def _check(configuration: KubernetesConfiguration, prefix: str) -> None:
+    # The longest name made from the system's (a Job's name is also a label value).
+    hint = "give the system a shorter name (name in the system file)"
+    check_label(f"{prefix}-init-wait", "kubernetes export", "system name", hint)
     where = f"configuration {NAME!r}"
     if configuration.namespace:
         hint = "set OSERVICES_KUBERNETES__NAMESPACE to a valid name, or leave it empty"

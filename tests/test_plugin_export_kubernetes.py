@@ -225,3 +225,12 @@ def test_servers_bind_all_and_clients_reach_the_service(tmp_path: Path) -> None:
         "exp-shop.shop.svc",
         "exp-shop.shop.svc.cluster.local",
     ]
+
+
+def test_a_system_name_too_long_for_its_objects_is_refused(tmp_path: Path) -> None:
+    demo = make_demo(tmp_path)
+    path = demo.system()
+    path.write_text(path.read_text().replace('name = "shop"', f'name = "{"s" * 60}"'))
+    result = demo.oservices("build", env=ENV | {"OSERVICES_KUBERNETES__ENABLED": "1"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "kubernetes export: system name: expected an RFC 1123 label" in result.stderr
