@@ -106,6 +106,7 @@ class Images:
     def __init__(self, system: str, postgres: str) -> None:
         self.system = system
         self.postgres = postgres
+        self.seconds = 0.0  # how long finding or building them took
 
 
 def missing_tools() -> list[str]:

@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Images:
         found = images(wheels, ["psycopg[binary]"], log)
     except RuntimeError as exc:
         pytest.fail(f"{exc}\n{log.read_text(errors='replace')[-4000:]}")
-    print(f"images ready in {time.monotonic() - started:.1f}s: {found.system}, {found.postgres}")
+    found.seconds = time.monotonic() - started
     return found
 
 
@@ -109,7 +109,8 @@ def answers(url: str) -> bool:
 class Deployment:
     """The shop's compose export, built in a home, and the project it runs as."""
 
-    def __init__(self, home: Path, project: str, env: dict[str, str]) -> None:
+    def __init__(self, images: Images, home: Path, project: str, env: dict[str, str]) -> None:
+        self.images = images
         self.home = home
         self.project = project
         self.env = env
@@ -168,7 +169,7 @@ def deployment(built: Images, tmp_path: Path) -> Iterator[Deployment]:
         "OSERVICES_DJANGO__SECRET_KEY": key,
         "POSTGRES_PASSWORD": password,
     }
-    found = Deployment(home, project, secret | {"BASE_PORT": build["OSERVICES_BASE_PORT"]})
+    found = Deployment(built, home, project, secret | {"BASE_PORT": build["OSERVICES_BASE_PORT"]})
     try:
         yield found
     finally:
@@ -182,7 +183,11 @@ def deployment(built: Images, tmp_path: Path) -> Iterator[Deployment]:
         )
 
 
-def test_the_shop_runs_from_its_compose_export(deployment: Deployment) -> None:
+def test_the_shop_runs_from_its_compose_export(
+    deployment: Deployment,
+    record_property: Callable[[str, object], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     port = deployment.env["BASE_PORT"]
     address = f"http://127.0.0.1:{port}"
     deployment.compose("up", "-d")
@@ -211,7 +216,11 @@ def test_the_shop_runs_from_its_compose_export(deployment: Deployment) -> None:
     started = time.monotonic()
     deployment.compose("stop", "-t", "30", "shop-worker")
     stopped = time.monotonic() - started
-    print(f"the worker stopped in {stopped:.2f}s (podman-compose stop, grace 30 s)")
+    record_property("worker_stop_seconds", round(stopped, 2))
+    images = deployment.images
+    with capsys.disabled():  # in the run's output, not only in a failure's report
+        print(f"\nimages ready in {images.seconds:.1f}s: {images.system}, {images.postgres}")
+        print(f"the worker stopped in {stopped:.2f}s (podman-compose stop, grace 30 s)")
     assert stopped < 30, "SIGTERM did not stop the worker: it was killed at the end of its grace"
 
     deployment.compose("down", "-v", "-t", "10")
