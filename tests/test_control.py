@@ -608,9 +608,7 @@ def test_logs_accepts_only_component_names(home: Path, name: str, follow: list[s
         (["logs", "obedient"], 2),
     ],
 )
-def test_running_commands_do_not_import_pydantic(
-    home: Path, command: list[str], code: int
-) -> None:
+def test_running_commands_do_not_import_pydantic(home: Path, command: list[str], code: int) -> None:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "oservices_core", *command],
         cwd=home,

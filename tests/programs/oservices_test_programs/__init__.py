@@ -257,6 +257,7 @@ reporter = Component(
 )
 reporting = Service(name="reporting", components=["reporter"], api="reporter")
 
+
 class ListeningConfiguration(Configuration):
     """The listening service's own value: a reload restarts its components when it changes."""
 
