@@ -149,7 +149,7 @@ def _since(text: str) -> float:
 
     parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
     if parts and "".join(n + u for n, u in parts) == text:
-        return time.time() - sum(float(n) * _UNITS[u] for n, u in parts)
+        return max(time.time() - sum(float(n) * _UNITS[u] for n, u in parts), 0.0)
     from datetime import datetime
 
     try:
@@ -161,7 +161,7 @@ def _since(text: str) -> float:
             f"expected a duration (30s, 10m, 2h, 1h30m, 1d) or an RFC 3339 time "
             f"(2026-12-02T10:00:00Z), found {text[:80]!r}"
         ) from None
-    return when.timestamp()  # without a zone: local time, as docker compose takes it
+    return max(when.timestamp(), 0.0)  # without a zone: local time, as docker compose takes it
 
 
 def _lazy(name: str, module: str = "running") -> Callable[[argparse.Namespace], int]:
