@@ -263,6 +263,7 @@ class _Console:
             return data
         from oservices_core._supervisor.logfiles import records
 
+        self._show.widen((name,))  # a component a reload added
         return self._show.lines((b"", name, record) for record in records(data))
 
     def _write(self, data: bytes) -> None:
