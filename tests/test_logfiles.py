@@ -3,6 +3,8 @@ a failed write; and the lines ``logs`` prints from them."""
 
 from __future__ import annotations
 
+import argparse
+import math
 import re
 from io import StringIO
 from pathlib import Path
@@ -11,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oservices_core._cli.logs import Prefixed, printable
+from oservices_core._cli.logs import Prefixed, _since_stamp, printable
+from oservices_core._cli.running_parsers import _since
 from oservices_core._supervisor import logfiles
 from oservices_core._supervisor.logfiles import (
     PARTIAL_BYTES,
@@ -128,3 +131,16 @@ def test_names_are_padded_and_each_line_is_after_one() -> None:
     assert stamped.lines(entries[:1]) == b"api | " + NOW + b" up\n"
     bare = Prefixed(0, StringIO(), bare=True)
     assert bare.lines([(NOW, "api", Record(NOW, b"par", False))]) == b"par"
+
+
+@given(st.text(max_size=60) | st.from_regex(r"\A[0-9.]{1,30}(ms|s|m|h|d)\Z"))
+def test_since_is_a_time_or_a_clear_refusal(text: str) -> None:
+    try:
+        seconds = _since(text)
+    except argparse.ArgumentTypeError as exc:
+        refused = str(exc)
+        assert refused.startswith("expected a duration")
+        return
+    assert seconds >= 0
+    assert not math.isnan(seconds)
+    assert _since_stamp(seconds) is not None  # any of them makes a stamp

@@ -153,15 +153,16 @@ def _since(text: str) -> float:
     from datetime import datetime
 
     try:
-        when = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+        # Without a zone: local time, as docker compose takes it.
+        seconds = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
         import argparse
 
         raise argparse.ArgumentTypeError(
             f"expected a duration (30s, 10m, 2h, 1h30m, 1d) or an RFC 3339 time "
             f"(2026-12-02T10:00:00Z), found {text[:80]!r}"
         ) from None
-    return max(when.timestamp(), 0.0)  # without a zone: local time, as docker compose takes it
+    return max(seconds, 0.0)
 
 
 def _lazy(name: str, module: str = "running") -> Callable[[argparse.Namespace], int]:
