@@ -54,9 +54,7 @@ def test_a_blocked_standard_output_does_not_stop_the_administrator(
     try:
         log = home / "log" / "gush.log"
         # 8 MiB, far beyond what a pipe and the output buffer hold: the Administrator read it all.
-        wait_for(
-            lambda: log.exists() and b"gush: done\n" in log.read_bytes()[-4096:], 120, "gush"
-        )
+        wait_for(lambda: log.exists() and b"gush: done\n" in log.read_bytes()[-4096:], 120, "gush")
         assert HELD < 8 * 1024 * 1024
         assert oservices_in(home, "status", env=detached).returncode == 0, "it answers"
         read: list[bytes] = []
