@@ -18,8 +18,8 @@ is created under the data directory with its content::
 A user's change always wins: the manifest ``DATA_DIR/.oservices-files.json``
 keeps the sha256 of what oservices last wrote to each file, and a file whose
 bytes match neither that hash nor the declared content was changed by someone
-else, so it is kept (logged as a warning, and listed in the stash under
-:data:`KEPT`). A file still as oservices wrote it follows the declared
+else, so it is kept (said in the stage's output, as the directories are, and
+listed in the stash under :data:`KEPT`). A file still as oservices wrote it follows the declared
 content; a missing one is created. With nothing changed, nothing is written.
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -195,7 +194,7 @@ def _mode(path: Path) -> int | None:
 def _write_files(context: Context, declared: dict[str, tuple[str, str]]) -> list[Path]:
     """Create or update each declared file unless a user changed it; return the kept ones."""
     data_dir = context.settings.data_dir
-    manifest = _read_manifest(data_dir / MANIFEST)
+    manifest = _read_manifest(context, data_dir / MANIFEST)
     kept = []
     for relative, (component, content) in declared.items():
         target, data = data_dir / relative, content.encode()
@@ -209,11 +208,9 @@ def _write_files(context: Context, declared: dict[str, tuple[str, str]]) -> list
         else:
             kept.append(target)
             context.keep(target)
-            logging.getLogger(__name__).warning(
-                "kept %s (component %s): it differs from what oservices last wrote, "
-                "so someone changed it; remove it to get the declared content",
-                target,
-                component,
+            context.out.write(
+                f"kept {target} (component {component}): it differs from what oservices last "
+                "wrote, so someone changed it; remove it to get the declared content\n"
             )
             continue
         manifest[relative] = written
@@ -233,7 +230,7 @@ def _hash(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _read_manifest(path: Path) -> dict[str, str]:
+def _read_manifest(context: Context, path: Path) -> dict[str, str]:
     """The manifest's hashes; an unreadable one is empty, so every changed file is kept."""
     try:
         parsed: Any = json.loads(path.read_bytes())
@@ -242,8 +239,8 @@ def _read_manifest(path: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        logging.getLogger(__name__).warning(
-            "ignored %s (%s): files that differ from their declared content are kept", path, exc
+        context.out.write(
+            f"ignored {path} ({exc}): files that differ from their declared content are kept\n"
         )
         return {}
 

@@ -119,6 +119,19 @@ def test_bash_completes_component_and_service_names(env: dict[str, str], tmp_pat
     assert _bash("oservices describe rep", env, tmp_path) == ["reporting"]
 
 
+def test_bash_completes_configuration_names_and_keys(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert _bash("oservices config show obe", env, tmp_path) == ["obedient"]
+    assert _bash("oservices config show listen", env, tmp_path) == ["listener", "listening"]
+    assert _bash("oservices config schema logg", env, tmp_path) == ["logging"]
+    assert _bash("oservices config explain obedient.gr", env, tmp_path) == ["obedient.greeting"]
+    assert _bash("oservices config explain listener.", env, tmp_path) == [
+        "listener.host",
+        "listener.port",
+    ]
+
+
 def test_bash_completes_plugin_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert _bash("oservices shop-", env, tmp_path) == ["shop-report"]
 
@@ -202,6 +215,7 @@ def test_zsh_completes_commands(env: dict[str, str], tmp_path: Path) -> None:
 def test_zsh_completes_component_and_service_names(env: dict[str, str], tmp_path: Path) -> None:
     assert _zsh("oservices stop obe", env, tmp_path) == ["obedient"]
     assert _zsh("oservices describe rep", env, tmp_path) == ["reporting"]
+    assert _zsh("oservices config show obe", env, tmp_path) == ["obedient"]
 
 
 # fish ---------------------------------------------------------------------------
@@ -242,6 +256,13 @@ def test_fish_completes_commands_and_options(env: dict[str, str], tmp_path: Path
 def test_fish_completes_component_and_service_names(env: dict[str, str], tmp_path: Path) -> None:
     assert _fish("oservices stop obe", env, tmp_path) == ["obedient"]
     assert _fish("oservices describe rep", env, tmp_path) == ["reporting"]
+
+
+def test_fish_completes_configuration_names_and_keys(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert _fish("oservices config show obe", env, tmp_path) == ["obedient"]
+    assert _fish("oservices config explain obedient.gr", env, tmp_path) == ["obedient.greeting"]
 
 
 def test_fish_completes_plugin_commands(env: dict[str, str], tmp_path: Path) -> None:

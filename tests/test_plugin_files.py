@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import os
 import stat
 import subprocess
@@ -158,21 +157,19 @@ def test_a_second_init_changes_nothing(settings: Settings, src: Path) -> None:
     assert mtimes(settings.home) == before
 
 
-def test_a_users_change_is_kept_and_the_rest_follows(
-    settings: Settings, src: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_users_change_is_kept_and_the_rest_follows(settings: Settings, src: Path) -> None:
     init(settings, src, V1)
     readme = settings.data_dir / "notes" / "README.txt"
     readme.write_text("my own notes\n")
     os.chmod(readme, 0o600)
     system = system_of(settings, ("notes", notes_module(src, "fl_v2", V2)))
-    with caplog.at_level(logging.WARNING, "oservices_plugins.files"):
-        context, _ = run_workflow(system, ["init"])
+    out = io.StringIO()
+    context, _ = run_workflow(system, ["init"], out=out)
     assert readme.read_text() == "my own notes\n"
     assert mode(readme) == 0o600
     assert (settings.data_dir / "notes" / "todo.txt").read_text() == "still nothing\n"
     assert context.stash[KEPT] == [readme]
-    assert f"kept {readme} (component notes)" in caplog.text
+    assert f"kept {readme} (component notes): it differs" in out.getvalue()
     manifest = json.loads((settings.data_dir / MANIFEST).read_text())["files"]
     assert manifest == {"notes/README.txt": sha256(V1["notes/README.txt"])} | {
         "notes/todo.txt": sha256(V2["notes/todo.txt"])
@@ -209,8 +206,10 @@ def test_a_broken_manifest_keeps_every_changed_file(settings: Settings, src: Pat
     init(settings, src, V1)
     (settings.data_dir / MANIFEST).write_text("{not json")
     system = system_of(settings, ("notes", notes_module(src, "fl_v2", V2)))
-    context, _ = run_workflow(system, ["init"])
+    out = io.StringIO()
+    context, _ = run_workflow(system, ["init"], out=out)
     assert len(context.stash[KEPT]) == 2
+    assert f"ignored {settings.data_dir / MANIFEST} (" in out.getvalue()
     assert (settings.data_dir / "notes" / "README.txt").read_text() == "version one\n"
 
 
@@ -366,8 +365,9 @@ def test_cli_init_creates_keeps_and_then_changes_nothing(cli_home: Path, site: P
     assert changed.returncode == 0, changed.stderr
     assert readme.read_text() == "mine\n"
     assert (cli_home / "data" / "notes" / "todo.txt").read_text() == "still nothing\n"
-    log = (cli_home / "log" / "oservices.log").read_text()
-    assert f"kept {readme} (component notes)" in log
+    # Said as the stage's other output is, not as a record of the logging configuration.
+    assert changed.stdout.startswith(f"kept {readme} (component notes): it differs")
+    assert "WARNING" not in changed.stdout + changed.stderr
 
 
 def test_cli_dry_run_writes_nothing(cli_home: Path, site: Path) -> None:

@@ -186,13 +186,24 @@ def _parser() -> tuple[argparse.ArgumentParser, Commands]:
 
 
 def _names_options(components: argparse.ArgumentParser) -> None:
-    """``components --names`` and ``--services``: one name a line, for scripts and completion."""
+    """``components --names``, ``--services``, ``--configurations`` and ``--keys``: one a line,
+    for scripts and completion."""
     only = components.add_mutually_exclusive_group()
     only.add_argument(
         "--names", action="store_true", help="print only the components' names, one a line"
     )
     only.add_argument(
         "--services", action="store_true", help="print only the services' names, one a line"
+    )
+    only.add_argument(
+        "--configurations",
+        action="store_true",
+        help="print only the configurations' names, one a line",
+    )
+    only.add_argument(
+        "--keys",
+        action="store_true",
+        help="print only the configurations' keys (NAME.FIELD), one a line",
     )
 
 

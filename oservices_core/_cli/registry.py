@@ -48,6 +48,9 @@ def components(args: argparse.Namespace) -> int:
     if args.names or args.services:
         _print_names(registry, services=args.services)
         return 0
+    if args.configurations or args.keys:
+        _print_configurations(registry, keys=args.keys)
+        return 0
     names = dict(registry.plugin_manager.list_name_plugin())
     plugin_of = {id(plugin): name for name, plugin in names.items()}
     found: list[dict[str, Any]] = []
@@ -84,6 +87,16 @@ def _print_names(registry: Registry, *, services: bool) -> None:
     """One name a line, as shell completion reads them."""
     for name in registry.services if services else registry.components:
         print(name)
+
+
+def _print_configurations(registry: Registry, *, keys: bool) -> None:
+    """Configurations' names, or their keys ``NAME.FIELD``, one a line (shell completion)."""
+    for name, entry in registry.configurations.items():
+        if not keys:
+            print(name)
+            continue
+        for field in entry.cls.model_fields:
+            print(f"{name}.{field}")
 
 
 def describe(args: argparse.Namespace) -> int:

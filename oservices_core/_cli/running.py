@@ -1,5 +1,5 @@
-"""The running commands: ``status``, ``start``, ``stop``, ``restart``, ``logs`` and ``run``
-(``up`` is in :mod:`oservices_core._cli.up`).
+"""The running commands: ``status``, ``start``, ``stop``, ``restart`` and ``run``
+(``up`` is in :mod:`oservices_core._cli.up`, ``logs`` in :mod:`oservices_core._cli.logs`).
 
 Their parsers are in :mod:`oservices_core._cli.running_parsers`; this module loads only
 when one of them runs.
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMINISTRATOR_LOG",
     "EXIT_NOT_READY",
-    "logs_command",
     "print_statuses",
     "print_table",
     "restart_command",
@@ -246,25 +245,6 @@ def restart_command(args: argparse.Namespace) -> int:
     _each(_directory("run_dir"), "restart", names, args.timeout)
     for name in names:
         print(f"oservices: {name} restarted")
-    return 0
-
-
-def logs_command(args: argparse.Namespace) -> int:
-    """Print a component's output file; with ``-f``, keep printing it as it grows."""
-    from oservices_core._errors import NotFoundError
-    from oservices_core._plugins.component import check_name
-    from oservices_core._supervisor.logfiles import follow, log_path, tail, write_out
-
-    # A component's name, never a path: nothing outside LOG_DIR is opened.
-    name = check_name("component", args.name, where="command line")
-    path = log_path(_directory("log_dir"), name)
-    if not path.exists() and not args.follow:
-        raise NotFoundError(f"no output recorded for {name!r} (no file {path})")
-    data, offset = tail(path, args.lines)
-    write_out(data)
-    if args.follow:
-        for data in follow(path, offset=offset):
-            write_out(data)
     return 0
 
 

@@ -76,13 +76,36 @@ def add_parsers(commands: Any) -> None:
     restart.add_argument("names", nargs="+", metavar="NAME", help="the components")
     _timeout(restart, 120, "seconds to wait until they are stopped and their starts under way")
     restart.set_defaults(handler=_lazy("restart_command"))
-    logs = commands.add_parser("logs", help="print a component's output (LOG_DIR/NAME.log)")
-    logs.add_argument("name", metavar="NAME", help="the component")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
-    logs.add_argument(
-        "-n", "--lines", type=int, default=-1, metavar="N", help="only the last N lines"
+    logs = commands.add_parser(
+        "logs", help="print components' output (LOG_DIR/NAME.log), several merged by time"
     )
-    logs.set_defaults(handler=_lazy("logs_command"))
+    logs.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="the components (default: every one with output); one: its output as written, "
+        "several: each line after its component's name",
+    )
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new output until the Administrator exits",
+    )
+    logs.add_argument(
+        "-n", "--lines", type=int, default=-1, metavar="N", help="only the last N lines of each"
+    )
+    logs.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="only lines since WHEN: a duration ago (30s, 10m, 2h, 1h30m, 1d) "
+        "or an RFC 3339 time (2026-12-02T10:00:00Z; without a zone, local time)",
+    )
+    logs.add_argument(
+        "-t", "--timestamps", action="store_true", help="each line after the time it was read"
+    )
+    logs.set_defaults(handler=_lazy("logs_command", "logs"))
     ui = commands.add_parser(
         "ui", help="print the URL of the running Administrator's status page, with its token"
     )
@@ -114,6 +137,32 @@ def _seconds(text: str) -> float:
     if not 0 < value < 1e9:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
     return value
+
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _since(text: str) -> float:
+    """``--since``: seconds since the epoch, from a duration ago or an RFC 3339 time."""
+    import re
+    import time
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return max(time.time() - sum(float(n) * _UNITS[u] for n, u in parts), 0.0)
+    from datetime import datetime
+
+    try:
+        # Without a zone: local time, as docker compose takes it.
+        seconds = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"expected a duration (30s, 10m, 2h, 1h30m, 1d) or an RFC 3339 time "
+            f"(2026-12-02T10:00:00Z), found {text[:80]!r}"
+        ) from None
+    return max(seconds, 0.0)
 
 
 def _lazy(name: str, module: str = "running") -> Callable[[argparse.Namespace], int]:

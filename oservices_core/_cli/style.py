@@ -17,7 +17,7 @@ import os
 import zlib
 from typing import TextIO
 
-__all__ = ["enabled", "error_prefix", "paint", "plain", "prefix", "state"]
+__all__ = ["enabled", "error_prefix", "named", "paint", "plain", "prefix", "state"]
 
 _RESET = "\033[0m"
 _CODES = {
@@ -81,7 +81,12 @@ def state(text: str, stream: TextIO) -> str:
 
 def prefix(name: str, stream: TextIO) -> str:
     """A name in its own colour, the same in every run (``up``'s event lines)."""
-    return paint(name, _NAMES[zlib.crc32(name.encode()) % len(_NAMES)], stream)
+    return named(name, name, stream)
+
+
+def named(name: str, text: str, stream: TextIO) -> str:
+    """``text`` in the colour of ``name``: a component's lines and events share it."""
+    return paint(text, _NAMES[zlib.crc32(name.encode()) % len(_NAMES)], stream)
 
 
 def error_prefix(stream: TextIO) -> str:

@@ -39,7 +39,7 @@ from oservices_core._supervisor import procutil as _procutil
 from oservices_core._supervisor import template as _template
 from oservices_core._supervisor.forking import Forked
 from oservices_core._supervisor.instance import TERMINAL, ComponentStatus, Instance, describe_exit
-from oservices_core._supervisor.logfiles import RotatingLog, log_path
+from oservices_core._supervisor.logfiles import PARTIAL_SECONDS, Lines, RotatingLog, log_path, stamp
 from oservices_core._supervisor.loop import Loop
 from oservices_core._supervisor.notify import NotifyListener
 
@@ -60,6 +60,7 @@ _PROBE_FIRST, _PROBE_MAX = 0.02, 0.5
 _LOG_RETRY = 1.0
 _LOOK_EVERY = 0.01
 Event = Callable[[str, str], None]
+Output = Callable[[str, bytes], None]
 T = TypeVar("T")
 P = ParamSpec("P")
 _DONE = ("FATAL", "EXITED")
@@ -84,6 +85,10 @@ class Administrator:
     ``restarts=N`` caps the restarts of each component at N, whatever its own
     policy (``restarts=0``: a component that exits or fails to start is FATAL at
     once): the testing toolkit fails fast with it. ``None`` leaves each policy alone.
+
+    ``on_output(name, records)`` is given each component's output as it is
+    written to its log, stamped records (see :mod:`~oservices_core._supervisor.logfiles`);
+    it is called in the Administrator's loop, so it must never block.
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class Administrator:
         *,
         settings: Settings | None = None,
         on_event: Event | None = None,
+        on_output: Output | None = None,
         control: bool = True,
         template: Literal["exec", "fork"] = "exec",
         restarts: int | None = None,
@@ -104,6 +110,7 @@ class Administrator:
         self.order = system.start_order()
         self.instances = {name: Instance(system.components[name]) for name in self.order}
         self.on_event = on_event
+        self.on_output = on_output
         self.control = control
         if template not in ("exec", "fork"):
             where = "Administrator(template=...)"
@@ -567,6 +574,18 @@ class Administrator:
         pattern = instance.component.ready.pattern
         spawn_id = instance.spawn_id
         pending = bytearray()
+        cut = Lines()  # a line is written once complete, stamped when it was read
+        flush: list[int | None] = [None]  # the timer that writes a waiting line as a fragment
+
+        def record(records: bytes) -> None:
+            if records:
+                if not log.write(records):
+                    self._log_failed(instance)
+                self._output(instance.name, records)
+
+        def flush_partial() -> None:
+            flush[0] = None
+            record(cut.flush(stamp()))
 
         def read() -> None:
             try:
@@ -576,9 +595,12 @@ class Administrator:
             if not data:
                 self._loop.remove_reader(fd)
                 os.close(fd)
+                self._loop.cancel(flush[0])
+                record(cut.flush(stamp()))
                 return
-            if not log.write(data):
-                self._log_failed(instance)
+            record(cut.feed(data, stamp()))
+            if cut.partial and flush[0] is None:
+                flush[0] = self._loop.call_later(PARTIAL_SECONDS, flush_partial)
             if pattern is not None and instance.spawn_id == spawn_id and not instance.ready:
                 pending.extend(data)
                 *lines, rest = bytes(pending).split(b"\n")
@@ -587,6 +609,13 @@ class Administrator:
                     self._became_ready(instance)
 
         self._loop.add_reader(fd, read)
+
+    def _output(self, name: str, records: bytes) -> None:
+        if self.on_output is not None:
+            try:
+                self.on_output(name, records)
+            except Exception:  # noqa: BLE001 - the caller's trouble must not stop the pool
+                self.event_errors += 1
 
     def _log_failed(self, instance: Instance) -> None:
         """A component's output could not be written: say so once, and retry until it can."""

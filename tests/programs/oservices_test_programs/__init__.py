@@ -145,6 +145,66 @@ def run_chatty() -> None:
         time.sleep(0.01)
 
 
+def run_rally() -> None:
+    """``ping`` and ``pong`` take turns, ten lines each: each writes its next line once the
+    other's last one is in the other's log, so read and stamped by the Administrator."""
+    from oservices_core import active_settings
+
+    me = os.environ["OSERVICES_COMPONENT"]
+    other, first = ("pong", 1) if me == "ping" else ("ping", 0)
+    log = active_settings().log_dir / f"{other}.log"
+    notify_ready()
+    for turn in range(10):
+        awaited = f" {other} {turn - first}\n".encode()
+        while turn - first >= 0 and awaited not in (log.read_bytes() if log.exists() else b""):
+            time.sleep(0.01)
+        print(f"{me} {turn}", flush=True)
+    _idle()
+
+
+# What ``hostile`` writes: not UTF-8, colours, a cursor moved up and a line erased, a
+# carriage return before another component's prefix, a line of 200 KiB, no newline at the end.
+HOSTILE = (
+    b"bad \xff\xfe utf-8\n"
+    b"\x1b[31mred\n"
+    b"\x1b[1A\x1b[2Kerased\n"
+    b"\rping | forged\n"
+    b"hostile " + b"h" * 200 * 1024 + b"\n"
+    b"the end without a newline"
+)
+
+
+def run_hostile() -> None:
+    """Writes :data:`HOSTILE`, then idles (its last line never ends)."""
+    os.write(1, HOSTILE)
+    notify_ready()
+    _idle()
+
+
+def run_gush() -> None:
+    """Writes 8 MiB as fast as a pipe takes it, then ``gush: done``."""
+    notify_ready()
+    line = b"g" * 1023 + b"\n"
+    for _ in range(8 * 1024):
+        os.write(1, line)
+    os.write(1, b"gush: done\n")
+    _idle()
+
+
+def run_driverless() -> int:
+    """Django with the PostgreSQL backend where no driver is installed: it fails to start."""
+    sys.modules["psycopg"] = sys.modules["psycopg2"] = None  # type: ignore[assignment]  # unimportable, as when missing
+    import django
+    from django.conf import settings
+
+    settings.configure(DATABASES={"default": {"ENGINE": "django.db.backends.postgresql"}})
+    django.setup()
+    from django.db import connection
+
+    connection.ensure_connection()
+    return 0
+
+
 def run_quitter() -> int:
     """No readiness signal, and exits at once with success."""
     print("quitter: done", flush=True)
@@ -249,6 +309,11 @@ execed = Component(
 handlers = Component(name="handlers", main=run_handlers, restart="never")
 chatty = Component(name="chatty", main=run_chatty, ready="notify")
 quitter = Component(name="quitter", main=run_quitter, restart="never")
+ping = Component(name="ping", main=run_rally, ready="notify")
+pong = Component(name="pong", main=run_rally, ready="notify")
+hostile = Component(name="hostile", main=run_hostile, ready="notify")
+gush = Component(name="gush", main=run_gush, ready="notify")
+driverless = Component(name="driverless", main=run_driverless, ready="notify", restart="never")
 reporter = Component(
     name="reporter",
     configuration=ReporterConfiguration,
