@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from _engines import needed
 from _export_demo import SECRET, Demo, make_demo
+from _postgres import Postgres
 from _processes import TOKEN, carrying, free_port, wait_for
 from _shop import Shop, answers, call, make_shop
 
@@ -231,6 +232,26 @@ def test_supervisord_runs_the_demo_shop_from_the_build_alone(tmp_path: Path) -> 
         assert "waiting for the initialize stage" in shop.log("shop-worker")
         assert (shop.home / "data" / "django.sqlite3").is_file()  # made by oservices-init
         stop(daemon, token)
+
+
+def test_supervisord_runs_the_demo_shop_on_postgresql(tmp_path: Path, postgres: Postgres) -> None:
+    password = f"pw-{uuid.uuid4().hex}"  # trust ignores it: here to prove it is written nowhere
+    url = postgres.url(postgres.database(), password)
+    shop = make_shop(tmp_path, free_port())
+    # The operator's secret: in the environment of the build and of supervisord, not a file.
+    shop.env["OSERVICES_DJANGO__DATABASE_URL"] = url
+    shop.oservices("build", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
+    path = shop.home / "config" / "supervisord" / "supervisord.conf"
+    with supervisord(path, shop.home, shop.env) as (daemon, token):
+        run_shop(shop, token)
+        stop(daemon, token)
+    database = url.rpartition("/")[2]
+    rows = postgres.query(database, "SELECT item, quantity, status FROM shop_orders_order")
+    assert rows == [("apple", 3, "processed")]
+    assert not (shop.home / "data" / "django.sqlite3").exists()
+    for written in shop.home.rglob("*"):
+        if written.is_file():
+            assert password not in written.read_text(errors="replace"), written
 
 
 def test_a_failed_initialize_stage_starts_no_component(demo: Demo) -> None:
