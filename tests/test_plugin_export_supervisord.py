@@ -43,8 +43,12 @@ def conf(demo: Demo) -> Path:
 
 
 def programs(demo: Demo) -> dict[str, dict[str, str]]:
+    return programs_in(conf(demo))
+
+
+def programs_in(path: Path) -> dict[str, dict[str, str]]:
     parser = configparser.RawConfigParser()
-    parser.read(conf(demo))
+    parser.read(path)
     return {
         section.removeprefix("program:"): dict(parser[section])
         for section in parser.sections()
@@ -312,6 +316,20 @@ def test_build_for_a_host_writes_its_components_with_its_settings(demo: Demo) ->
     web1 = demo.oservices("build", "--host", "web1", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
     assert web1.returncode == 0, web1.stdout + web1.stderr
     assert sorted(programs(demo)) == ["exp-db", INIT]
+
+
+def test_a_build_for_prod_carries_none_of_the_dev_environment(tmp_path: Path) -> None:
+    shop = make_shop(tmp_path, free_port())
+    secret = {"OSERVICES_DJANGO__SECRET_KEY": f"key-{uuid.uuid4().hex}"}
+    enable = {"OSERVICES_SUPERVISORD__ENABLED": "1"}
+    shop.oservices("build", "--environment", "prod", env=enable | secret)
+    found = programs_in(shop.home / "config" / "supervisord" / "supervisord.conf")
+    for program in found.values():
+        assert 'OSERVICES_ENVIRONMENT="prod"' in program["environment"]
+        assert '"dev"' not in program["environment"]
+    settings_py = (shop.home / "config" / "django" / "settings.py").read_text()
+    assert "DEBUG = False" in settings_py  # Django's DEBUG is on in dev only, unless asked
+    assert secret["OSERVICES_DJANGO__SECRET_KEY"] not in settings_py
 
 
 def test_a_host_the_system_does_not_name_is_refused(demo: Demo) -> None:
