@@ -64,6 +64,7 @@ _ENGINE = "supervisord"
 _COMMENT = re.compile(r"\s[;#]")
 # The directories supervisord opens before any program runs, with the files plugin's modes.
 _DIRECTORIES = (("log_dir", 0o750), ("run_dir", 0o700))
+_TWICE = frozenset({"stdout_logfile", "stderr_logfile"})  # keys supervisord expands twice
 
 
 class SupervisordConfiguration(Configuration):
@@ -280,6 +281,9 @@ def _group(name: str) -> str:
 
 def _section(header: str, values: dict[str, str] | Iterable[tuple[str, str]]) -> str:
     items = values.items() if isinstance(values, dict) else values
-    # supervisord expands %(name)s in values: a literal % is written %%.
-    lines = [f"{key}={value.replace('%', '%%')}" for key, value in items]
+    # supervisord expands %(name)s in values: a literal % is written %%; a program's log
+    # files are expanded twice (when read, then with the program's own names): %%%%.
+    lines = [
+        f"{key}={value.replace('%', '%%%%' if key in _TWICE else '%%')}" for key, value in items
+    ]
     return "\n".join([f"[{header}]", *lines])
