@@ -43,6 +43,8 @@ __all__ = [
     "enabled",
     "host_command",
     "host_components",
+    "host_init_command",
+    "host_python",
     "host_settings",
     "host_text_problems",
     "listen_port",
@@ -90,6 +92,18 @@ def host_command(name: str, *, python: str = "", system_file: Path | None = None
     """
     tail = ["--system", str(system_file)] if system_file is not None else []
     return [python or sys.executable, "-m", "oservices_core", "run", name, *tail]
+
+
+def host_python(python: str = "") -> str:
+    """The interpreter that runs oservices on a host: ``python``, else the build's own."""
+    return python or sys.executable
+
+
+def host_init_command(*, python: str = "", system_file: Path | None = None) -> list[str]:
+    """The command that runs the initialize stage (``oservices init``) on a host: what a
+    deployment runs once before any component (the directories, migrations, files)."""
+    tail = ["--system", str(system_file)] if system_file is not None else []
+    return [host_python(python), "-m", "oservices_core", "init", *tail]
 
 
 def container_command(name: str) -> list[str]:

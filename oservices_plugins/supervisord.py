@@ -37,6 +37,8 @@ from oservices_plugins._export import (
     enabled,
     host_command,
     host_components,
+    host_init_command,
+    host_python,
     host_settings,
     host_text_problems,
     text_problem,
@@ -122,7 +124,7 @@ def render(context: Context, settings: Settings, components: list[Component], py
         ),
         _section(f"program:{INIT}", _init(context, settings, environment, python)),
     ]
-    gate = [host_command("", python=python)[0], "-m", "oservices_plugins.supervisord_gate"]
+    gate = [host_python(python), "-m", "oservices_plugins.supervisord_gate"]
     for component in components:
         argv = host_command(component.name, python=python, system_file=system.file)
         argv = [*gate, f"{group}:{INIT}", "--", *argv]
@@ -135,8 +137,7 @@ def render(context: Context, settings: Settings, components: list[Component], py
 
 def _init(context: Context, settings: Settings, environment: str, python: str) -> dict[str, str]:
     """The initialize stage, once per start of supervisord: ``oservices init``."""
-    argv = host_command(INIT, python=python, system_file=context.system.file)
-    argv = [*argv[: argv.index("run")], "init", *argv[argv.index("run") + 2 :]]
+    argv = host_init_command(python=python, system_file=context.system.file)
     return {
         "command": _command(argv),
         "directory": str(settings.home),
@@ -148,6 +149,8 @@ def _init(context: Context, settings: Settings, environment: str, python: str) -
         "startsecs": "0",
         "startretries": "0",
         "exitcodes": "0",
+        "stopasgroup": "true",
+        "killasgroup": "true",
         "redirect_stderr": "true",
         "stdout_logfile": str(settings.log_dir / f"{INIT}.log"),
     }

@@ -34,6 +34,8 @@ from oservices_plugins._export import (
     enabled,
     host_command,
     host_components,
+    host_init_command,
+    host_python,
     host_settings,
     host_text_problems,
     text_problem,
@@ -169,8 +171,7 @@ def init_unit(context: Context, settings: Settings, configuration: SystemdConfig
     """The oneshot unit of the initialize stage (directories, migrations, files): once per
     start of the target, before any component (each ``Requires=`` and follows it)."""
     system = context.system
-    argv = host_command("", python=configuration.python, system_file=system.file)
-    argv = [*argv[: argv.index("run")], "init", *argv[argv.index("run") + 2 :]]
+    argv = host_init_command(python=configuration.python, system_file=system.file)
     unit = [
         ("Description", f"oservices initialize stage of system {system.name}"),
         ("PartOf", target_name(system.name)),
@@ -249,7 +250,8 @@ def _exec(argv: list[str]) -> str:
 
 def _process(settings: Settings, configuration: SystemdConfiguration) -> list[tuple[str, str]]:
     """Where and as whom a unit's process runs, its settings, and its sandbox."""
-    paths = [settings.home, settings.system_file or settings.home, Path(_python(configuration))]
+    python = Path(host_python(configuration.python))
+    paths = [settings.home, settings.system_file or settings.home, python]
     user = [("User", configuration.user)] if configuration.user else []
     return [
         ("WorkingDirectory", str(settings.home)),
@@ -262,10 +264,6 @@ def _process(settings: Settings, configuration: SystemdConfiguration) -> list[tu
         ("ProtectHome", "read-only" if _under(paths, _HOMES) else "yes"),
         *_HARDENING,
     ]
-
-
-def _python(configuration: SystemdConfiguration) -> str:
-    return host_command("", python=configuration.python)[0]
 
 
 def _under(paths: list[Path], roots: tuple[Path, ...]) -> bool:

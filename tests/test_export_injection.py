@@ -143,7 +143,7 @@ def _located(refusal: str, keys: list[str]) -> None:
 
 def _supervisor_programs(path: Path, settings: Settings) -> dict[str, Any]:
     """The programs supervisord's own ServerOptions reads from ``path``."""
-    from supervisor.options import ServerOptions  # type: ignore[import-untyped]  # no types
+    from supervisor.options import ServerOptions
 
     for directory in (settings.log_dir, settings.run_dir):
         directory.mkdir(parents=True, exist_ok=True)  # supervisord opens them at start

@@ -368,7 +368,8 @@ def test_a_dependency_outside_the_system_is_refused(demo: Demo) -> None:
 
 
 def test_the_modules_are_neutral(demo: Demo) -> None:
-    modules = [f"oservices_plugins.{name}" for name in ("supervisord", "systemd", "compose")]
-    result = demo.oservices("check", "neutral", *modules, "oservices_plugins.kubernetes")
+    names = ("supervisord", "supervisord_gate", "systemd", "compose", "kubernetes")
+    modules = [f"oservices_plugins.{name}" for name in names]
+    result = demo.oservices("check", "neutral", *modules)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1] == "4 neutral, 0 not neutral"
+    assert result.stdout.splitlines()[-1] == "5 neutral, 0 not neutral"
