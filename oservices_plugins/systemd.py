@@ -300,16 +300,27 @@ def _check(context: Context, settings: Settings, configuration: SystemdConfigura
     found: list[Problem | None] = [*host_text_problems(context, settings, _ENGINE)]
     found.append(text_problem(where, "python", configuration.python, _ENGINE))
     for variable, value in settings.environ().items():
-        if value != value.strip():
+        if value != value.strip() or value.endswith("\\"):
             found.append(
                 Problem(
                     "settings",
                     variable.removeprefix("OSERVICES_").lower(),
-                    "a value without spaces at either end (systemd strips them)",
+                    "a value without spaces at either end (systemd strips them) and no "
+                    "backslash at its end (systemd would join the next line to it)",
                     repr(value),
                     hint=f"set {variable} without them",
                 )
             )
+    if context.system.name.endswith("\\"):
+        where = str(context.system.file) if context.system.file is not None else "system"
+        found.append(
+            Problem(
+                where,
+                "name",
+                "a name without a backslash at its end (systemd would join the next line)",
+                repr(context.system.name),
+            )
+        )
     if configuration.user and not _USER.fullmatch(configuration.user):
         found.append(
             Problem(

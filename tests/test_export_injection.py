@@ -217,7 +217,9 @@ def _unquote(word: str) -> str:
 def _read_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
     sections: dict[str, list[tuple[str, str]]] = {}
     current: list[tuple[str, str]] = []
-    for line in path.read_text(encoding="utf-8").split("\n"):
+    # As systemd reads it: a line that ends with a backslash goes on on the next one.
+    text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    for line in text.split("\n"):
         if not line or line.startswith("#"):
             continue
         if line.startswith("["):
@@ -289,7 +291,11 @@ def test_systemd_reads_back_exactly_what_was_meant_or_the_build_refuses(
         if environment_lines:
             found = dict(_unquote(v).split("=", 1) for v in environment_lines)
             assert found == settings.environ(), unit
+        described = dict(sections.get("Unit", []))["Description"].replace("%%", "%")
+        assert described.endswith((f" {name}", f" {host}")), described
         for key, value in sections.get("Service", []):
+            if key == "WorkingDirectory":
+                assert value.replace("%%", "%") == str(settings.home)
             if key == "User":
                 assert value == user
             if key == "ExecStart":
@@ -311,6 +317,7 @@ def test_systemd_reads_back_exactly_what_was_meant_or_the_build_refuses(
             for key in ("home", "host", "environment", "name", "python")
         ),
         ("systemd", "user"),
+        ("systemd", "name\\"),
     ],
 )
 def test_the_injections_found_are_refused_with_their_key(
@@ -318,6 +325,8 @@ def test_the_injections_found_are_refused_with_their_key(
 ) -> None:
     # The findings: a newline then a section (supervisord) or a key (systemd).
     evil = NASTY[0] if engine == "supervisord" else NASTY[1]
+    if key.endswith("\\"):  # a backslash at the end: systemd joins the next line to it
+        key, evil = key[:-1], "\\"
     values = PLAIN | {"python": sys.executable, key: "h" + evil.replace("/", "_")}
     sets = {f"{engine}.enabled": "true", f"{engine}.python": values["python"]}
     if engine == "systemd":
@@ -331,5 +340,5 @@ def test_the_injections_found_are_refused_with_their_key(
         sets=sets,
     )
     _located(refusal, [key])
-    assert "printable text on one line" in refusal or "user name" in refusal
+    assert any(text in refusal for text in ("printable text", "user name", "backslash")), refusal
     assert not output.exists()
