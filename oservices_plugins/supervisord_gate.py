@@ -76,11 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) < 3 or args[1] != "--":
         print("usage: python -m oservices_plugins.supervisord_gate GROUP:PROGRAM -- COMMAND...")
         return 2
-    program, command = args[0], args[2:]
     url = os.environ.get("SUPERVISOR_SERVER_URL", "")
     if not url:
         print("oservices: this gate runs under supervisord (no SUPERVISOR_SERVER_URL)")
         return 2
+    try:
+        return _wait(url, args[0], args[2:])
+    except KeyboardInterrupt:  # supervisord's stop signal, when it is SIGINT: a quiet end
+        return 1
+
+
+def _wait(url: str, program: str, command: list[str]) -> int:
     parent, said = os.getppid(), False
     while os.getppid() == parent:  # supervisord gone: nothing to wait for
         try:
@@ -88,9 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, xmlrpc.client.Error, ValueError, KeyError) as exc:
             state, status = f"unknown ({exc})", -1
         if state == "EXITED" and status == 0:
-            sys.stdout.flush()
-            # The component's own command, PATH searched; the same process, as supervisord knows.
-            os.execvp(command[0], command)  # noqa: S606
+            return _exec(command)
         if state in _FAILED:
             print(
                 f"oservices: the initialize stage failed ({program} {state}, exit status "
@@ -105,12 +109,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
+def _exec(command: list[str]) -> int:
+    """Become ``command`` (PATH searched): the same process, which supervisord watches."""
+    sys.stdout.flush()
+    try:
+        os.execvp(command[0], command)  # noqa: S606 - the component's own command
+    except OSError as exc:
+        print(f"oservices: cannot run {command[0]!r}: {exc}", flush=True)
+    return 127
+
+
 def _stop_self(url: str) -> int:
     """Ask supervisord to stop this program (it then stays ``STOPPED``); 1 if it cannot."""
-    own = f"{os.environ.get('SUPERVISOR_GROUP_NAME', '')}:{os.environ['SUPERVISOR_PROCESS_NAME']}"
+    own = ":".join(
+        os.environ.get(k, "") for k in ("SUPERVISOR_GROUP_NAME", "SUPERVISOR_PROCESS_NAME")
+    )
     try:
         _proxy(url).supervisor.stopProcess(own, False)
-    except (OSError, xmlrpc.client.Error, ValueError, KeyError) as exc:
+    except (OSError, xmlrpc.client.Error, ValueError) as exc:
         print(f"oservices: could not stop {own}: {exc}", flush=True)
         return 1
     time.sleep(60)  # supervisord's stop signal ends this process before

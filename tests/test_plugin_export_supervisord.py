@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import os
 import subprocess
 import sys
 import uuid
@@ -272,8 +273,32 @@ def test_a_failed_initialize_stage_starts_no_component(demo: Demo) -> None:
             60,
             lambda: f"every component STOPPED: {status(demo)} {_logs(demo)}",
         )
-        assert "the initialize stage failed" in _logs(demo)["exp-db"]
+        logs = _logs(demo)
+        assert "the initialize stage failed" in logs["exp-db"]
+        assert not any("Traceback" in log for log in logs.values()), logs
         stop(daemon, token)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["shop:oservices-init"], {}, "usage: python -m oservices_plugins.supervisord_gate"),
+        (["shop:oservices-init", "--", "true"], {}, "runs under supervisord"),
+    ],
+)
+def test_the_gate_outside_supervisord_says_what_it_needs(
+    args: list[str], env: dict[str, str], said: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SUPERVISOR_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "oservices_plugins.supervisord_gate", *args],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (result.returncode, said in result.stdout, result.stderr) == (2, True, "")
 
 
 def _logs(demo: Demo) -> dict[str, str]:
