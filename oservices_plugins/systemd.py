@@ -271,12 +271,17 @@ def _under(paths: list[Path], roots: tuple[Path, ...]) -> bool:
 
 
 def _directories(settings: Settings) -> list[tuple[str, str]]:
-    """``StateDirectory=``... for the directories systemd can make (owned by ``User=``)."""
-    found = []
-    for field in ("data_dir", "log_dir", "run_dir"):
+    """``StateDirectory=``... for the directories systemd can make: it makes them and hands
+    them, with all they hold, to ``User=`` (a home of ``/var/lib/NAME`` is one whole)."""
+    found: list[tuple[str, str]] = []
+    made: list[Path] = []
+    for field in ("home", "config_dir", "data_dir", "log_dir", "run_dir"):
         path: Path = getattr(settings, field)
+        if any(path.is_relative_to(done) for done in made):
+            continue  # inside one systemd makes already
         for root, key in _MANAGED:
             if path.is_relative_to(root) and path != root:
+                made.append(path)
                 found.append((key, _quoted(str(path.relative_to(root)))))
                 if key == "RuntimeDirectory":  # shared by every unit: kept while one stops
                     found.append(("RuntimeDirectoryPreserve", "yes"))

@@ -105,7 +105,7 @@ def test_a_home_elsewhere_gets_a_private_tmp_and_systemd_made_directories(demo: 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     db = read_unit(output / "systemd" / "oservices-exp-db.service")["Service"]
-    assert db["StateDirectory"] == ['"shop/data"']
+    assert db["StateDirectory"] == ['"shop"']  # the home: made and given to User= whole
     assert db["LogsDirectory"] == ['"shop"']
     assert (db["RuntimeDirectory"], db["RuntimeDirectoryPreserve"]) == (['"shop"'], ["yes"])
     assert db["ReadWritePaths"] == ['"-/var/lib/shop" "-/var/log/shop" "-/run/shop"']
