@@ -24,7 +24,7 @@ from _engines import needed
 from _export_demo import SECRET, Demo, make_demo
 from _postgres import Postgres
 from _processes import TOKEN, carrying, free_port, wait_for
-from _shop import Shop, answers, call, make_shop
+from _shop import COMPONENTS, Shop, answers, call, make_shop
 
 from oservices_plugins.supervisord import INIT
 
@@ -234,7 +234,8 @@ def test_supervisord_runs_the_demo_shop_from_the_build_alone(tmp_path: Path) -> 
     assert not (shop.home / "data" / "django.sqlite3").exists()  # migrating is the deployment's
     with supervisord(path, shop.home, shop.env) as (daemon, token):
         run_shop(shop, token)
-        assert "waiting for the initialize stage" in shop.log("shop-worker")
+        # The components started with supervisord, and waited for the initialize stage.
+        assert any("waiting for the initialize stage" in shop.log(n) for n in COMPONENTS)
         assert (shop.home / "data" / "django.sqlite3").is_file()  # made by oservices-init
         stop(daemon, token)
 
