@@ -358,6 +358,19 @@ def test_a_build_for_prod_carries_none_of_the_dev_environment(tmp_path: Path) ->
     assert secret["OSERVICES_DJANGO__SECRET_KEY"] not in settings_py
 
 
+@pytest.mark.parametrize("engine", ["supervisord", "systemd"])
+def test_a_relative_home_for_a_host_is_refused(demo: Demo, engine: str) -> None:
+    # It would silently become a path under this build's directory.
+    demo.system('[hosts.web2]\ncomponents = ["exp-db"]\nsettings = { home = "srv/shop" }\n')
+    enable = {f"OSERVICES_{engine.upper()}__ENABLED": "1"}
+    result = demo.oservices("build", "--host", "web2", env=enable)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "hosts.web2.settings: home: expected an absolute path" in result.stderr
+    assert "found 'srv/shop'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (demo.output / engine).exists()
+
+
 def test_a_host_the_system_does_not_name_is_refused(demo: Demo) -> None:
     demo.system(HOSTS)
     result = demo.oservices("build", "--host", "web9", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
