@@ -84,6 +84,8 @@ def test_systemd_analyze_verify_accepts_the_units(demo: Demo) -> None:
 def test_every_unit_is_sandboxed(demo: Demo, user: str) -> None:
     demo.system()
     demo.build("systemd", env={"OSERVICES_SYSTEMD__USER": user})
+    result = verify(*sorted(units(demo).iterdir()))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     rated = {name: exposure(units(demo) / name) for name in (*SERVICES, INIT)}
     assert max(rated.values()) <= MOST, rated
     api = read_unit(units(demo) / SERVICES[0])["Service"]
