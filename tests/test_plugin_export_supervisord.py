@@ -244,9 +244,11 @@ def test_supervisord_runs_the_demo_shop_on_postgresql(tmp_path: Path, postgres: 
     password = f"pw-{uuid.uuid4().hex}"  # trust ignores it: here to prove it is written nowhere
     url = postgres.url(postgres.database(), password)
     shop = make_shop(tmp_path, free_port())
-    # The operator's secret: in the environment of the build and of supervisord, not a file.
-    shop.env["OSERVICES_DJANGO__DATABASE_URL"] = url
-    shop.oservices("build", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
+    key = f"key-{uuid.uuid4().hex}"
+    # The operator's secrets: in the environment of the build and of supervisord, not a file.
+    shop.env |= {"OSERVICES_DJANGO__DATABASE_URL": url, "OSERVICES_DJANGO__SECRET_KEY": key}
+    # A build for production: DEBUG off, the development secret key refused.
+    shop.oservices("build", "--environment", "prod", env={"OSERVICES_SUPERVISORD__ENABLED": "1"})
     path = shop.home / "config" / "supervisord" / "supervisord.conf"
     with supervisord(path, shop.home, shop.env) as (daemon, token):
         run_shop(shop, token)
@@ -257,7 +259,9 @@ def test_supervisord_runs_the_demo_shop_on_postgresql(tmp_path: Path, postgres: 
     assert not (shop.home / "data" / "django.sqlite3").exists()
     for written in shop.home.rglob("*"):
         if written.is_file():
-            assert password not in written.read_text(errors="replace"), written
+            text = written.read_text(errors="replace")
+            assert password not in text, written
+            assert key not in text, written
 
 
 def test_a_failed_initialize_stage_starts_no_component(demo: Demo) -> None:
