@@ -71,6 +71,7 @@ _MANAGED = (
     (Path("/var/cache"), "CacheDirectory"),
     (Path("/run"), "RuntimeDirectory"),
 )
+_UNSAFE_PROGRAM = "'\"\\"  # characters systemd refuses in a program's path (string_is_safe)
 _TEMPORARY = (Path("/tmp"), Path("/var/tmp"))  # noqa: S108 - where PrivateTmp= hides files
 _HOMES = (Path("/home"), Path("/root"), Path("/run/user"))  # what ProtectHome= hides
 # The sandbox every unit gets: systemd-analyze security rates it "OK" (see the exports page).
@@ -243,9 +244,12 @@ def target_unit(
 
 
 def _exec(argv: list[str]) -> str:
-    """A command line: each word double-quoted with C escapes, ``$`` doubled (no variable
-    is expanded), a lone ``;`` escaped (it would end the command)."""
-    return " ".join("\\;" if arg == ";" else _quoted(arg).replace("$", "$$") for arg in argv)
+    """A command line: each word double-quoted with C escapes, ``$`` doubled in arguments
+    (no variable is expanded; systemd expands none in the program's path, nor undoubles
+    one there), a lone ``;`` escaped (it would end the command)."""
+    program, *args = argv
+    words = ["\\;" if arg == ";" else _quoted(arg).replace("$", "$$") for arg in args]
+    return " ".join([_quoted(program), *words])
 
 
 def _process(settings: Settings, configuration: SystemdConfiguration) -> list[tuple[str, str]]:
@@ -304,6 +308,18 @@ def _check(context: Context, settings: Settings, configuration: SystemdConfigura
     where = f"configuration {NAME!r}"
     found: list[Problem | None] = [*host_text_problems(context, settings, _ENGINE)]
     found.append(text_problem(where, "python", configuration.python, _ENGINE))
+    python = host_python(configuration.python)
+    if any(c in python for c in _UNSAFE_PROGRAM):
+        found.append(
+            Problem(
+                where,
+                "python",
+                "a path without quotes or backslashes (systemd refuses them in a program's path)",
+                repr(python),
+                hint="name the interpreter by another path, a symbolic link for example, "
+                f"with OSERVICES_SYSTEMD__PYTHON or python in {NAME}.toml",
+            )
+        )
     for variable, value in settings.environ().items():
         if value != value.strip() or value.endswith("\\"):
             found.append(

@@ -234,17 +234,21 @@ def _read_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 @hypothesis.settings(max_examples=40, deadline=None)
-@hypothesis.given(hostile=_hostile(["home", "host", "environment", "name", "user", "wanted_by"]))
+@hypothesis.given(
+    hostile=_hostile(["home", "host", "environment", "name", "user", "wanted_by", "python"])
+)
 def test_systemd_reads_back_exactly_what_was_meant_or_the_build_refuses(
     tmp_path_factory: pytest.TempPathFactory, hostile: dict[str, str]
 ) -> None:
     analyze = needed("systemd-analyze", "Debian: apt-get install systemd")
-    python = shutil.which("python3") or sys.executable  # verify checks that it exists
-    values = PLAIN | hostile
+    values = PLAIN | {"python": "python3"} | hostile
     home, host, environment, name, user, wanted_by = (
         values[key] for key in ("home", "host", "environment", "name", "user", "wanted_by")
     )
     root = tmp_path_factory.mktemp("sd")
+    # verify checks that the interpreter exists: a hostile one is a link to the real one.
+    python = str(root / ("p" + values["python"].replace("/", "_").replace("\x00", "_")))
+    os.symlink(shutil.which("python3") or sys.executable, python)
     sets = {
         "systemd.enabled": "true",
         "systemd.python": python,
@@ -262,6 +266,7 @@ def test_systemd_reads_back_exactly_what_was_meant_or_the_build_refuses(
             "name",
             "user",
             "wanted_by",
+            "python",
             "run_dir",
             "log_dir",
             "config_dir",
@@ -300,7 +305,8 @@ def test_systemd_reads_back_exactly_what_was_meant_or_the_build_refuses(
                 assert value == user
             if key == "ExecStart":
                 words = re.findall(r'"(?:[^"\\]|\\.)*"', value)
-                argv = [_unquote(word).replace("$$", "$") for word in words]
+                program, *args = [_unquote(word) for word in words]
+                argv = [program, *(arg.replace("$$", "$") for arg in args)]
                 assert argv[0] == python, value
                 assert argv[3] in ("run", "init"), value
         for key, value in sections.get("Install", []):
