@@ -23,9 +23,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
@@ -35,10 +38,21 @@ if TYPE_CHECKING:
     from oservices_core import Component, Configuration, Context, System
 
 __all__ = [
+    "ANY_ADDRESS",
+    "EXPORTERS",
+    "Reach",
+    "check_label",
     "configuration_file",
     "configuration_names",
     "container_command",
+    "container_configuration",
+    "container_configuration_names",
     "container_environment",
+    "container_resolved",
+    "container_settings",
+    "container_values",
+    "database_urls",
+    "database_variables",
     "dependency_depth",
     "enabled",
     "host_command",
@@ -49,6 +63,7 @@ __all__ = [
     "host_text_problems",
     "listen_port",
     "moved_settings",
+    "refuse_sqlite",
     "require",
     "resolved_at",
     "secret_variables",
@@ -311,7 +326,188 @@ def _reveal(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-# The cross-reference check -----------------------------------------------------------
+# Containers: what each one reads, where it binds, how it reaches the others ---------------
+
+#: The exporters' package configurations: read by the build that writes the engine's
+#: files, never by a component's process, so no container gets them.
+EXPORTERS = frozenset({"supervisord", "systemd", "compose", "kubernetes"})
+
+#: What a component binds in a container: every interface, so that the engine's
+#: network (published ports, other containers, Services) reaches it.
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - a container's own network namespace
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""})  # noqa: S104
+_DATABASE_SCHEMES = frozenset({"sqlite", "postgres", "postgresql"})
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How the containers of a deployment reach each other.
+
+    ``by_port``: the name (a compose service, a Kubernetes Service) that reaches the
+    component serving on each port; a client's URL on the loopback and that port is
+    rewritten to it. ``hosts``: the names a server is reached by, added to any
+    ``allowed_hosts`` field (Django's ``ALLOWED_HOSTS``).
+    """
+
+    by_port: Mapping[int, str] = dataclass_field(default_factory=dict)
+    hosts: Sequence[str] = ()
+
+
+def container_settings(settings: Settings, home: str, environment: str, exporter: str) -> Settings:
+    """``settings`` for a container: moved to its ``home`` (:func:`moved_settings`), in the
+    target ``environment``, never the build machine's (whose ``dev`` turns on debugging).
+
+    A relative ``home`` (the configuration ``exporter``'s) is refused: it would be read
+    against the build machine's directory."""
+    if not home.startswith("/"):
+        raise ConfigurationError(
+            Problem(
+                f"configuration {exporter!r}",
+                "home",
+                "an absolute path inside the containers",
+                repr(home),
+                hint=f"set OSERVICES_{exporter.upper()}__HOME, for example to /srv/oservices",
+            )
+        )
+    moved = moved_settings(settings, home)
+    return moved.replaced({"environment": environment}, where="container environment")
+
+
+def container_configuration_names(system: System, component: Component) -> list[str]:
+    """The configurations a component's container reads: :func:`configuration_names`
+    without the exporters' (read at build only), and without a package configuration
+    whose class says the component does not read it (a ``read_by(component)`` class
+    method returning false: the ``django`` configuration, for a component without Django)."""
+    registered = system.registry.configurations
+    return [
+        name
+        for name in configuration_names(system, component)
+        if name not in EXPORTERS and _read_by(registered[name].cls, component)
+    ]
+
+
+def _read_by(cls: type[Configuration], component: Component) -> bool:
+    read_by = getattr(cls, "read_by", None)
+    return not callable(read_by) or bool(read_by(component))
+
+
+def container_configuration(context: Context, name: str, settings: Settings, reach: Reach) -> str:
+    """Configuration ``name`` as a container's file (see :func:`configuration_file`), with
+    the network rule of containers applied: a component's ``host`` is :data:`ANY_ADDRESS`,
+    a loopback URL on another component's port names that component as ``reach`` says,
+    ``allowed_hosts`` gain ``reach.hosts``. No ``#:schema`` line: the schema files are
+    not shipped in the containers."""
+    value = container_resolved(context, name, settings, reach)
+    assert value is not None  # the callers name configurations of the system
+    lines = value.to_toml(name=name).splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("#:schema"))
+
+
+def container_resolved(
+    context: Context, name: str, settings: Settings, reach: Reach
+) -> Configuration | None:
+    """Configuration ``name`` as a container reads it (see :func:`container_configuration`):
+    where it binds, so where a probe finds it."""
+    value = resolved_at(context, name, settings)
+    if value is None:
+        return None
+    component = name in context.system.components
+    return value.model_copy(update=container_values(value, reach, component))
+
+
+def container_values(value: BaseModel, reach: Reach, component: bool) -> dict[str, Any]:
+    """The fields of ``value`` that :func:`container_configuration` changes, new values."""
+    changes: dict[str, Any] = {}
+    for name in type(value).model_fields:
+        current = getattr(value, name)
+        if name == "host" and component and isinstance(current, str):
+            changes[name] = ANY_ADDRESS
+        elif name == "allowed_hosts" and isinstance(current, list | tuple) and reach.hosts:
+            changes[name] = list(dict.fromkeys([*current, *reach.hosts]))
+        elif isinstance(current, str) and (url := _reached(current, reach)) is not None:
+            changes[name] = url
+    return changes
+
+
+def _reached(text: str, reach: Reach) -> str | None:
+    """``text`` with its host replaced, when it is a URL on the loopback and on the port
+    of a component that ``reach`` names; else None."""
+    if "://" not in text:
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    if port is None or parts.hostname not in _LOOPBACK or port not in reach.by_port:
+        return None
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@" if user else ""
+    return parts._replace(netloc=f"{netloc}{reach.by_port[port]}:{port}").geturl()
+
+
+def database_urls(
+    context: Context, settings: Settings, names: Iterable[str]
+) -> Iterator[tuple[str, str, str]]:
+    """``(configuration, field, url)`` for every database URL (``sqlite:``, ``postgres:``,
+    ``postgresql:``) among the top-level fields of configurations ``names``."""
+    for name in dict.fromkeys(names):
+        value = resolved_at(context, name, settings)
+        if value is None:
+            continue
+        for key in type(value).model_fields:
+            current = getattr(value, key)
+            text = _reveal(current) if isinstance(current, SecretStr | SecretBytes) else current
+            if isinstance(text, str) and text.partition(":")[0].lower() in _DATABASE_SCHEMES:
+                yield name, key, text
+
+
+def database_variables(context: Context, settings: Settings, names: Iterable[str]) -> list[str]:
+    """The ``OSERVICES_NAME__FIELD`` variables of the database URLs of configurations
+    ``names`` (see :func:`database_urls`)."""
+    found = database_urls(context, settings, names)
+    return sorted({_variable(name, (key,)) for name, key, _ in found})
+
+
+def refuse_sqlite(context: Context, settings: Settings, names: Iterable[str], engine: str) -> None:
+    """A :class:`ConfigurationError` naming each SQLite database URL of configurations
+    ``names``: containers do not share files, so each would have a database of its own.
+    The URL itself is never shown (it is a secret)."""
+    problems = [
+        Problem(
+            f"configuration {name!r}",
+            key,
+            f"a database that every container of the {engine} deployment reaches "
+            "(postgresql://USER:PASSWORD@HOST:5432/NAME)",
+            "an SQLite file, which each container would have a copy of",
+            hint=f"set {_variable(name, (key,))} to a PostgreSQL URL",
+        )
+        for name, key, url in database_urls(context, settings, names)
+        if url.lower().startswith("sqlite:")
+    ]
+    if problems:
+        raise ConfigurationError(problems, subject=f"{engine} export")
+
+
+def check_label(value: str, where: str, key: str, hint: str) -> str:
+    """``value`` if it is an RFC 1123 label (``a-z``, ``0-9``, ``-`` inside, at most 63
+    characters: a Kubernetes namespace or name), else a located :class:`ConfigurationError`."""
+    if len(value) <= _LABEL_MAX and _LABEL.fullmatch(value):
+        return value
+    raise ConfigurationError(
+        Problem(
+            where,
+            key,
+            "an RFC 1123 label: a-z, 0-9 and '-' (not first or last), at most 63 characters",
+            repr(value),
+            hint=hint,
+        )
+    )
+
+
+_LABEL_MAX = 63
 
 
 # YAML -----------------------------------------------------------------------------------

@@ -143,6 +143,12 @@ class DjangoConfiguration(Configuration):
         description="More Django settings, by their upper-case names; merged last.",
     )
 
+    @classmethod
+    def read_by(cls, component: Component) -> bool:
+        """Whether ``component``'s process reads this configuration: it declares Django
+        applications. The container exports mount it, and check its database, only there."""
+        return bool(_declared_apps(component))
+
 
 # Hooks --------------------------------------------------------------------------------
 

@@ -337,8 +337,9 @@ def test_a_ready_sent_before_the_spawn_is_known_still_counts(
     """The order a fast component can produce: its READY=1 reaches the
     Administrator before the template's word that it was spawned."""
     events: list[tuple[str, str]] = []
-    admin = Administrator(programs, settings=settings, control=False,
-                          on_event=lambda *e: events.append(e))
+    admin = Administrator(
+        programs, settings=settings, control=False, on_event=lambda *e: events.append(e)
+    )
     admin._notify = NotifyListener(admin.token)  # what start() would open
     instance = admin.instances["obedient"]
     instance.state = "STARTING"  # as _spawn leaves it

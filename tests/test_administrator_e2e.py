@@ -41,8 +41,11 @@ def test_up_runs_the_system_and_stop_leaves_nothing(up: Callable[..., Up]) -> No
     pgids = [s["pgid"] for s in statuses.values()]
     assert carrying(system.token), "the token must reach the components"
     # Only the Administrator holds the run directory's lock, not what it forked.
-    holders = [p.pid for p in carrying(system.token)
-               if any(f.path.endswith("oservices.lock") for f in p.open_files())]
+    holders = [
+        p.pid
+        for p in carrying(system.token)
+        if any(f.path.endswith("oservices.lock") for f in p.open_files())
+    ]
     assert holders == [system.process.pid]
 
     stopped = system.cli("stop")
@@ -89,8 +92,11 @@ def test_stopping_one_component_takes_its_escaped_descendants(up: Callable[..., 
 
     assert system.cli("restart", "escaper").returncode == 0
     system.wait_healthy()
-    second = wait_for(lambda: len(_named(system.token, "escaper")) == 3 and _named(
-        system.token, "escaper"), 10.0, "the escaper's three processes")
+    second = wait_for(
+        lambda: len(_named(system.token, "escaper")) == 3 and _named(system.token, "escaper"),
+        10.0,
+        "the escaper's three processes",
+    )
     assert not second & first
     # Sweeping the first start's leftovers spares the second start's processes.
     time.sleep(KEEPER_SECONDS + 0.5)
@@ -105,15 +111,16 @@ def test_the_template_killed_stops_everything(up: Callable[..., Up]) -> None:
     system.wait_healthy()
     assert len(carrying(system.token)) > 3  # the escaper's setsid descendant among them
     (template,) = [
-        p
-        for p in psutil.Process(system.process.pid).children()
-        if p.name() == TEMPLATE_NAME
+        p for p in psutil.Process(system.process.pid).children() if p.name() == TEMPLATE_NAME
     ]
     template.kill()
     assert system.process.wait(30) != 0
     assert "the template process died" in system.log()
-    wait_for(lambda: not carrying(system.token), 15.0,
-             lambda: f"every process to be gone: {_describe(carrying(system.token))}")
+    wait_for(
+        lambda: not carrying(system.token),
+        15.0,
+        lambda: f"every process to be gone: {_describe(carrying(system.token))}",
+    )
 
 
 def test_sigterm_stops_everything_and_exits_zero(up: Callable[..., Up]) -> None:
@@ -211,8 +218,13 @@ def test_sighup_restarts_every_component_when_logging_changed(
     # The logging plugin's setup runs in every component: each started with it.
     (home / "config" / "logging.toml").write_text('level = "DEBUG"\n')
     os.kill(system.process.pid, signal.SIGHUP)
-    line = wait_for(lambda: next((entry for entry in system.log().splitlines()
-                                  if "reloaded; restarting" in entry), None), 10, "the reload")
+    line = wait_for(
+        lambda: next(
+            (entry for entry in system.log().splitlines() if "reloaded; restarting" in entry), None
+        ),
+        10,
+        "the reload",
+    )
     assert "obedient" in line
     assert "dependent" in line
     after = system.wait_healthy()
@@ -327,8 +339,10 @@ def _describe(processes: list[psutil.Process]) -> str:
     described = []
     for process in processes:
         try:
-            described.append(f"{process.pid} {process.name()} ppid {process.ppid()} "
-                             f"{process.status()} {process.cmdline()[:3]}")
+            described.append(
+                f"{process.pid} {process.name()} ppid {process.ppid()} "
+                f"{process.status()} {process.cmdline()[:3]}"
+            )
         except psutil.Error:
             described.append(f"{process.pid} (gone)")
     return "; ".join(described)

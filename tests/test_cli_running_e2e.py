@@ -120,8 +120,9 @@ def test_system_and_json_on_describe_config_show_and_components(home: Path) -> N
         'services = ["listening"]\n\n[configurations.listener]\nport = 9123\n\n'
         '[configurations.listening]\nmotd = "from the system file"\n'
     )
-    described = oservices_in(home, "describe", "listening", "--system", "other.toml", "--json",
-                             env=env)
+    described = oservices_in(
+        home, "describe", "listening", "--system", "other.toml", "--json", env=env
+    )
     assert described.returncode == 0, described.stderr
     service = json.loads(described.stdout)
     assert (service["name"], service["api"], service["port"]) == ("listening", "listener", 9123)
@@ -132,8 +133,9 @@ def test_system_and_json_on_describe_config_show_and_components(home: Path) -> N
     text = oservices_in(home, "describe", "listening", "--system", "other.toml", env=env)
     assert "on port 9123" in text.stdout
 
-    shown = oservices_in(home, "config", "show", "listening", "--system", "other.toml", "--json",
-                         env=env)
+    shown = oservices_in(
+        home, "config", "show", "listening", "--system", "other.toml", "--json", env=env
+    )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == {"motd": "from the system file"}
     plain = oservices_in(home, "config", "show", "listening", "--json", env=env)

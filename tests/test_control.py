@@ -608,9 +608,7 @@ def test_logs_accepts_only_component_names(home: Path, name: str, follow: list[s
         (["logs", "obedient"], 2),
     ],
 )
-def test_running_commands_do_not_import_pydantic(
-    home: Path, command: list[str], code: int
-) -> None:
+def test_running_commands_do_not_import_pydantic(home: Path, command: list[str], code: int) -> None:
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "oservices_core", *command],
         cwd=home,
@@ -664,7 +662,8 @@ def test_the_process_tree_is_found_without_scanning_proc(
         monkeypatch.setattr(psutil._pslinux, "ppid_map", scan)
         assert set(process_tree(shell.pid)) == expected
         assert process_tree(shell.pid)[0] == shell.pid
-        cpu, memory = _instance._usage(shell.pid)
+        cpu, memory, seconds = _instance._usage(shell.pid)
+        assert seconds is not None
         assert cpu is not None
         assert memory == pytest.approx(
             sum(psutil.Process(pid).memory_info().rss for pid in expected), rel=0.2
@@ -681,9 +680,9 @@ def test_figures_are_read_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch)
 
     reads: list[int] = []
 
-    def usage(pid: int) -> tuple[float, int]:
+    def usage(pid: int) -> tuple[float, int, float]:
         reads.append(pid)
-        return 1.0, 2
+        return 1.0, 2, 3.0
 
     monkeypatch.setattr(_instance, "_usage", usage)
     instance = _instance.Instance(Component(name="figures", main="os:getpid"))

@@ -24,8 +24,11 @@ KEEP_A_CHANGELOG_KINDS = {"Added", "Changed", "Deprecated", "Removed", "Fixed", 
 
 def classifier_pythons(pyproject: dict[str, Any] = PYPROJECT) -> list[tuple[int, int]]:
     prefix = "Programming Language :: Python :: "
-    versions = [c.removeprefix(prefix) for c in pyproject["project"]["classifiers"]
-                if c.startswith(prefix) and re.fullmatch(r"3\.\d+", c.removeprefix(prefix))]
+    versions = [
+        c.removeprefix(prefix)
+        for c in pyproject["project"]["classifiers"]
+        if c.startswith(prefix) and re.fullmatch(r"3\.\d+", c.removeprefix(prefix))
+    ]
     return sorted((3, int(version.split(".")[1])) for version in versions)
 
 
@@ -54,8 +57,12 @@ def test_the_demo_shop_names_the_same_pythons() -> None:
 
 def test_pre_commit_runs_the_lint_group_at_its_pinned_versions() -> None:
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
-    hooked = {dependency for repo in config["repos"] for hook in repo["hooks"]
-              for dependency in hook.get("additional_dependencies", [])}
+    hooked = {
+        dependency
+        for repo in config["repos"]
+        for hook in repo["hooks"]
+        for dependency in hook.get("additional_dependencies", [])
+    }
     lint = set(PYPROJECT["dependency-groups"]["lint"])
     assert hooked == lint
     for requirement in map(Requirement, lint):  # pinned: one version, the same for both

@@ -71,9 +71,16 @@ def test_restart_of_a_fatal_component_starts_without_its_old_backoff(
     mark = len(system.log())
     assert system.cli("restart", "crashloop").returncode == 0
     line = wait_for(
-        lambda: next((entry for entry in system.log()[mark:].splitlines()
-                      if "crashloop: restarting in" in entry), None),
-        10, "the first restart",
+        lambda: next(
+            (
+                entry
+                for entry in system.log()[mark:].splitlines()
+                if "crashloop: restarting in" in entry
+            ),
+            None,
+        ),
+        10,
+        "the first restart",
     )
     assert "restarting in 0.05s" in line, line  # the policy's first backoff, not its last
 
@@ -123,7 +130,10 @@ def test_stop_during_the_build_of_up_detached_is_honoured(
     env = {**detached, "OSERVICES_TEST_SLOW_INIT": "3"}
     starting = subprocess.Popen(
         [sys.executable, "-m", "oservices_core", "up", "-d"],
-        cwd=home, env=environ(home, env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=home,
+        env=environ(home, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:

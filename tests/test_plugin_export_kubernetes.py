@@ -6,12 +6,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from _export_demo import SECRET, Demo, make_demo
+from _export_store import with_store
 
 from oservices_plugins.kubernetes import resource_name
 
@@ -49,8 +51,12 @@ def test_kubernetes_validate_accepts_the_manifests(demo: Demo) -> None:
         "deployment-exp-api.yaml",
         "deployment-exp-db.yaml",
         "deployment-exp-worker.yaml",
+        "job-init.yaml",
+        "role.yaml",
+        "rolebinding.yaml",
         "secret.yaml",
         "service-exp-shop.yaml",
+        "serviceaccount.yaml",
     ]
     result = validate(*paths)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -104,6 +110,16 @@ def test_deployments_and_services_map_the_components(demo: Demo) -> None:
         "/srv/oservices/config",
         "shop-config",
     )
+    # Each container gets only the configurations it reads; no exporter's.
+    items = [item["key"] for item in worker["volumes"][0]["configMap"]["items"]]
+    assert items == ["exp-worker.toml", "logging.toml"]
+    assert sorted(found["configmap.yaml"]["data"]) == [
+        "exp-api.toml",
+        "exp-db.toml",
+        "exp-worker.toml",
+        "logging.toml",
+    ]
+    assert not any("#:schema" in text for text in found["configmap.yaml"]["data"].values())
     service = found["service-exp-shop.yaml"]
     api = found["deployment-exp-api.yaml"]
     assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
@@ -122,3 +138,99 @@ def test_deployments_and_services_map_the_components(demo: Demo) -> None:
 )
 def test_resource_names_are_dns_labels(name: str, expected: str) -> None:
     assert resource_name(name) == expected
+
+
+def test_the_init_job_runs_once_and_the_pods_wait_for_it(demo: Demo) -> None:
+    found = manifests(demo)
+    job = found["job-init.yaml"]
+    assert (job["apiVersion"], job["metadata"]["name"]) == ("batch/v1", "shop-init")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"] == ["oservices", "init"]
+    assert pod["restartPolicy"] == "OnFailure"
+    for name in ("deployment-exp-api.yaml", "deployment-exp-db.yaml", "deployment-exp-worker.yaml"):
+        spec = found[name]["spec"]["template"]["spec"]
+        (wait,) = spec["initContainers"]
+        assert wait["command"][:3] == ["kubectl", "wait", "--for=condition=complete"]
+        assert wait["command"][-1] == "job/shop-init"
+        assert spec["serviceAccountName"] == "shop-init-wait"
+    assert found["role.yaml"]["rules"][0]["resources"] == ["jobs"]
+    subject = found["rolebinding.yaml"]["subjects"][0]
+    assert (subject["name"], subject["namespace"]) == ("shop-init-wait", "default")
+
+
+def test_no_component_is_pid_1_and_dev_stays_behind(demo: Demo) -> None:
+    found = manifests(demo)
+    pods = [
+        m["spec"]["template"]["spec"] for m in found.values() if m["kind"] in ("Deployment", "Job")
+    ]
+    assert len(pods) == 4
+    # The pause container is PID 1 of a pod that shares one process namespace.
+    assert {pod["shareProcessNamespace"] for pod in pods} == {True}
+    for pod in pods:
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["OSERVICES_ENVIRONMENT"] == "prod"  # the build ran in "dev"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("OSERVICES_KUBERNETES__NAMESPACE", "Prod_1", "namespace"),
+        ("OSERVICES_KUBERNETES__NAMESPACE", "prod\nx", "namespace"),
+        ("OSERVICES_KUBERNETES__NAMESPACE", "пrod", "namespace"),
+        ("OSERVICES_KUBERNETES__DATABASE_SECRET", "db.secret$", "database_secret"),
+    ],
+)
+def test_names_are_checked_against_kubernetes_rules(
+    tmp_path: Path, variable: str, value: str, key: str
+) -> None:
+    demo = make_demo(tmp_path)
+    demo.system()
+    result = demo.oservices(
+        "build", env=ENV | {"OSERVICES_KUBERNETES__ENABLED": "1", variable: value}
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"configuration 'kubernetes': {key}: expected an RFC 1123 label" in result.stderr
+    assert not (demo.output / "kubernetes").exists()
+
+
+def test_database_urls_come_from_the_users_secret(tmp_path: Path) -> None:
+    demo = with_store(make_demo(tmp_path))
+    demo.build("kubernetes", env=ENV | {"OSERVICES_KUBERNETES__DATABASE_SECRET": "shop-db"})
+    found = manifests(demo)
+    variable = "OSERVICES_EXP_STORE__DATABASE_URL"
+    assert variable not in found["secret.yaml"]["stringData"]  # not the build's SQLite file
+    for name in ("deployment-exp-store.yaml", "job-init.yaml"):
+        env = found[name]["spec"]["template"]["spec"]["containers"][0]["env"]
+        (entry,) = [e for e in env if e["name"] == variable]
+        assert entry["valueFrom"] == {"secretKeyRef": {"name": "shop-db", "key": variable}}
+    worker = found["deployment-exp-worker.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    assert variable not in [e["name"] for e in worker["env"]]  # it does not read it
+    assert validate(*(demo.output / "kubernetes").iterdir()).returncode == 0
+
+
+def test_servers_bind_all_and_clients_reach_the_service(tmp_path: Path) -> None:
+    demo = with_store(make_demo(tmp_path))
+    text = (demo.home / "system.toml").read_text()
+    port = int(text.split("[configurations.exp-api]\nport = ")[1].split()[0])
+    env = ENV | {
+        "OSERVICES_EXP_STORE__API_URL": f"http://localhost:{port}",
+        "OSERVICES_KUBERNETES__NAMESPACE": "shop",
+    }
+    demo.build("kubernetes", env=env)
+    store = tomllib.loads(manifests(demo)["configmap.yaml"]["data"]["exp-store.toml"])
+    assert store["host"] == "0.0.0.0"  # noqa: S104 - what is asserted
+    assert store["api_url"] == f"http://exp-shop:{port}"  # the service's Service
+    assert store["allowed_hosts"] == [
+        "exp-shop",
+        "exp-shop.shop.svc",
+        "exp-shop.shop.svc.cluster.local",
+    ]
+
+
+def test_a_system_name_too_long_for_its_objects_is_refused(tmp_path: Path) -> None:
+    demo = make_demo(tmp_path)
+    path = demo.system()
+    path.write_text(path.read_text().replace('name = "shop"', f'name = "{"s" * 60}"'))
+    result = demo.oservices("build", env=ENV | {"OSERVICES_KUBERNETES__ENABLED": "1"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "kubernetes export: system name: expected an RFC 1123 label" in result.stderr

@@ -456,8 +456,9 @@ def test_help_lists_plugin_commands_without_importing_plugins(cli: Cli) -> None:
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     # The distribution as its .dist-info directory spells it (see the report: not normalized).
-    assert re.fullmatch(r"\(plugin command from oservices[-_]test[-_]good\)",
-                        command_help(lines, "shop-report"))
+    assert re.fullmatch(
+        r"\(plugin command from oservices[-_]test[-_]good\)", command_help(lines, "shop-report")
+    )
     assert not (cli.home / MARKER).exists()
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "oservices_core._cli.commands" in imported  # the import profile is really there

@@ -42,7 +42,7 @@ def _system_file(path: Path, port: int) -> Path:
     path.write_text(
         'name = "reports"\ncomponents = ["reporter"]\nservices = ["reporting"]\n\n'
         f"[configurations.reporter]\nhttp_port = {port}\n\n"
-        "[configurations.kubernetes]\nenabled = true\nimage = \"shop:1\"\n",
+        '[configurations.kubernetes]\nenabled = true\nimage = "shop:1"\n',
         encoding="utf-8",
     )
     return path

@@ -16,7 +16,7 @@ import pytest
 from _processes import TOKEN, carrying, wait_for
 from _run import oservices_in
 
-MODULE = '''
+MODULE = """
 import signal
 
 from oservices_core import Component, notify_ready
@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Component:
     if not name.startswith("c"):
         raise AttributeError(name)
     return Component(name=f"many-{name[1:]}", main=main, ready="notify")
-'''
+"""
 
 
 def many(where: Path, count: int) -> list[str]:

@@ -144,8 +144,19 @@ def test_dotenv_may_hold_other_programs_variables(home: Path) -> None:
 # The quick reading of the directories (oservices status, stop, restart, logs) ---------
 
 _PATHS = st.sampled_from(
-    ["", ".", "run", "a/b", "/srv/x", "~", "~/x", "~no_such_user_zz/x", "a/../b", "with space",
-     "x\x00y"]
+    [
+        "",
+        ".",
+        "run",
+        "a/b",
+        "/srv/x",
+        "~",
+        "~/x",
+        "~no_such_user_zz/x",
+        "a/../b",
+        "with space",
+        "x\x00y",
+    ]
 ) | st.text(st.characters(codec="utf-8", exclude_characters="\x00/"), max_size=8)
 _VALUES = _PATHS | st.integers() | st.booleans() | st.dictionaries(st.just("a"), st.just("b"))
 _KEYS = st.sampled_from(["home", "run_dir", "log_dir", "HOME", "Run_Dir", "LOG_DIR"])
@@ -165,8 +176,14 @@ _ENVIRONMENT = st.dictionaries(
 _TABLES = st.none() | st.dictionaries(_KEYS, _VALUES, max_size=3)
 _DOTENV = st.none() | st.lists(
     st.sampled_from(
-        ["OTHER=1", "OSERVICES_BASE_PORT=8001", "OSERVICES_HOME=/from/dotenv",
-         "export oservices_run_dir='dotenv/run'", "# OSERVICES_LOG_DIR=commented", "OSERVICES_X"]
+        [
+            "OTHER=1",
+            "OSERVICES_BASE_PORT=8001",
+            "OSERVICES_HOME=/from/dotenv",
+            "export oservices_run_dir='dotenv/run'",
+            "# OSERVICES_LOG_DIR=commented",
+            "OSERVICES_X",
+        ]
     ),
     max_size=3,
 )
@@ -196,8 +213,10 @@ def test_the_quick_reading_agrees_with_the_settings(
     kept = {k: v for k, v in os.environ.items() if not k.upper().startswith("OSERVICES_")}
     if named is not None:
         environment = environment | {"OSERVICES_SETTINGS_FILE": named}
-    with tempfile.TemporaryDirectory() as cwd, contextlib.chdir(cwd), mock.patch.dict(
-        os.environ, kept | environment, clear=True
+    with (
+        tempfile.TemporaryDirectory() as cwd,
+        contextlib.chdir(cwd),
+        mock.patch.dict(os.environ, kept | environment, clear=True),
     ):
         here = Path(cwd)
         if dotenv is not None:
@@ -223,11 +242,17 @@ def test_the_quick_reading_agrees_with_the_settings(
             [k.lower() for k in (settings_file or {}) if named != "missing.toml"],
             [k.lower() for k in (pyproject or {})],
         ]
-        values = [v for table in (settings_file, pyproject) if table for k, v in table.items()
-                  if k.lower() in names]
+        values = [
+            v
+            for table in (settings_file, pyproject)
+            if table
+            for k, v in table.items()
+            if k.lower() in names
+        ]
         usual = (
-            not any(f"OSERVICES_{name}".upper() in "\n".join(dotenv or []).upper()
-                    for name in names)
+            not any(
+                f"OSERVICES_{name}".upper() in "\n".join(dotenv or []).upper() for name in names
+            )
             and named != "missing.toml"
             and all(sum(key == name for key in keys) <= 1 for keys in sources for name in names)
             and all(isinstance(value, str) and "~no_such_user" not in value for value in values)

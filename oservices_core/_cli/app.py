@@ -112,9 +112,9 @@ def _error(exc: Exception) -> int:
 
 def _activate_options(args: argparse.Namespace) -> None:
     """``--strict`` is ``OSERVICES_STRICT=1``, ``--host NAME`` is ``OSERVICES_HOST=NAME``,
-    ``--environment NAME`` is ``OSERVICES_ENVIRONMENT=NAME`` and ``--system FILE`` is
-    ``OSERVICES_SYSTEM_FILE=FILE`` for the command: activate settings saying so (so the
-    processes it starts inherit them)."""
+    ``--environment NAME`` is ``OSERVICES_ENVIRONMENT=NAME``, ``--http HOST:PORT`` is
+    ``OSERVICES_ADMIN_HTTP`` and ``--system FILE`` is ``OSERVICES_SYSTEM_FILE=FILE`` for the
+    command: activate settings saying so (so the processes it starts inherit them)."""
     _system_alias(args)
     if getattr(args, "detach", False):
         return  # ``up -d`` passes them on to the Administrator it starts, which reads settings
@@ -127,6 +127,8 @@ def _activate_options(args: argparse.Namespace) -> None:
         values["environment"] = args.environment
     if getattr(args, "system", None):
         values["system_file"] = os.path.abspath(args.system)
+    if getattr(args, "http", None):
+        values["admin_http"] = args.http
     if values:
         from oservices_core._config.settings import load_settings
 

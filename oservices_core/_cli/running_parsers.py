@@ -1,5 +1,5 @@
 """The parsers of the running commands (``up``, ``status``, ``start``, ``stop``,
-``restart``, ``logs``, ``run``).
+``restart``, ``logs``, ``ui``, ``run``).
 
 ``oservices --help`` builds every parser, so this module imports only
 argparse; the commands themselves are in :mod:`oservices_core._cli.running`.
@@ -31,6 +31,12 @@ def add_parsers(commands: Any) -> None:
         help="the same as --system FILE (kept for compatibility; prefer --system)",
     )
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve metrics, status, events and a status page over HTTP there (the setting "
+        "admin_http; port 0: a free one); control actions need the token 'oservices ui' prints",
+    )
     up.add_argument(
         "--timeout",
         type=float,
@@ -77,6 +83,10 @@ def add_parsers(commands: Any) -> None:
         "-n", "--lines", type=int, default=-1, metavar="N", help="only the last N lines"
     )
     logs.set_defaults(handler=_lazy("logs_command"))
+    ui = commands.add_parser(
+        "ui", help="print the URL of the running Administrator's status page, with its token"
+    )
+    ui.set_defaults(handler=_lazy("ui_command", "ui"))
     run = commands.add_parser("run", help="run one component in this process (no supervision)")
     run.add_argument("name", metavar="NAME", help="the component")
     add_system(run, "the system file whose values apply")

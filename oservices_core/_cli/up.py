@@ -66,6 +66,12 @@ def _up(report: _Report | None) -> int:
         system, settings=settings, on_event=_print_event, template="fork"
     )
     administrator.preload()  # takes the run directory; the template loads while we build
+    if administrator.http_url is not None:
+        _print_event(
+            "oservices",
+            f"status page, metrics and events at {administrator.http_url} "
+            "('oservices ui' prints it with the token)",
+        )
     _prepare(system)
     addresses = api_addresses(system)
     for service, address in addresses:
@@ -220,6 +226,7 @@ def _detach(args: argparse.Namespace) -> int:
     argv = ["--strict"] if args.strict else []
     argv += ["up", "--report-fd", str(write_end)]
     argv += ["--system", os.path.abspath(args.system)] if args.system else []
+    argv += ["--http", args.http] if args.http else []
     pid = _daemon(argv, keep=write_end)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as events:

@@ -55,6 +55,7 @@ __all__ = [
     "current_settings",
     "load_settings",
     "settings_file",
+    "split_address",
     "start_thread",
 ]
 
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
     disable_plugins: str = Field("", description="Comma-separated plugin names not to load.")
     autoload_plugins: bool = Field(True, description="Load every installed plugin.")
     plugins: str = Field("", description="Plugins to load when autoload_plugins is off.")
+    admin_http: str = Field(
+        "",
+        description="HOST:PORT where the Administrator serves HTTP (metrics, status page); "
+        "empty: off.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -111,6 +117,17 @@ class Settings(BaseSettings):
             raise PydanticCustomError("json_out_of_bounds", message, context) from None
         except ValueError:
             raise PydanticCustomError("json_invalid", "a JSON list or table") from None
+
+    @field_validator("admin_http")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        try:
+            if value:
+                split_address(value)
+        except ValueError:
+            message = "an address HOST:PORT, such as 127.0.0.1:9180 or [::1]:9180 (0: any port)"
+            raise PydanticCustomError("http_address", message) from None
+        return value
 
     @field_validator("home", *DIRECTORIES, "system_file")
     @classmethod
@@ -182,6 +199,27 @@ class Settings(BaseSettings):
         """These settings as ``OSERVICES_*`` variables, for a process started from here."""
         values = self.model_dump(mode="json", exclude_none=True)
         return {f"OSERVICES_{key.upper()}": str(value) for key, value in values.items()}
+
+
+_ADDRESS = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>[0-9]{1,5})"
+)
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as its host and port; port 0 picks a free one.
+
+    :raises ValueError: it is not such an address (the message says what was expected).
+    """
+    found = _ADDRESS.fullmatch(text)
+    port = int(found["port"]) if found else -1
+    if found is None or port > 65535:
+        shown = text if len(text) <= 80 else f"{text[:80]}..."
+        raise ValueError(
+            f"expected HOST:PORT (such as 127.0.0.1:9180, [::1]:9180, or port 0 for a free "
+            f"one), found {shown!r}"
+        )
+    return found["v6"] or found["host"], port
 
 
 def _read_toml(path: Path | Traversable) -> dict[str, Any]:

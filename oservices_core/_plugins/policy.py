@@ -14,7 +14,15 @@ from typing import Any, Literal, final
 
 from oservices_core._errors import ConfigurationError, Problem
 
-__all__ = ["Listen", "Readiness", "Restart", "listen_of", "parse_signal", "reachable"]
+__all__ = [
+    "Listen",
+    "Readiness",
+    "Restart",
+    "listen_of",
+    "parse_signal",
+    "port_field",
+    "reachable",
+]
 
 Policy = Literal["always", "on-failure", "never"]
 _POLICIES = ("always", "on-failure", "never")
@@ -140,16 +148,20 @@ def listen_of(ready: Readiness, configuration: Any) -> Listen | None:
     else its configuration's ``port`` field; it binds its configuration's ``host``.
     ``None`` when it names no port.
     """
-    field = "port"
-    if ready.kind == "tcp" and ready.target.isdigit():
-        port: object = int(ready.target)
-    else:
-        field = ready.target if ready.kind == "tcp" else field
-        port = getattr(configuration, field, None)
+    field = port_field(ready)
+    port: object = int(ready.target) if field is None else getattr(configuration, field, None)
     if not isinstance(port, int) or isinstance(port, bool):
         return None
     host = getattr(configuration, "host", "")
     return Listen(host if isinstance(host, str) else "", port)
+
+
+def port_field(ready: Readiness) -> str | None:
+    """The configuration field that holds the port of a component with readiness ``ready``:
+    ``tcp:FIELD``'s field, else ``port``; None when ``tcp:PORT`` names the port itself."""
+    if ready.kind != "tcp":
+        return "port"
+    return None if ready.target.isdigit() else ready.target
 
 
 def reachable(host: str) -> str:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from oservices_core._plugins.hooks import Hooks
     from oservices_core._plugins.system import System
     from oservices_core._supervisor.control import ControlServer
+    from oservices_core._supervisor.http import HttpServer
 
 __all__ = ["Administrator"]
 
@@ -79,6 +80,10 @@ class Administrator:
     in them (a test's monkeypatches, a framework set up by the setup stage). ``oservices up``
     asks for it; a test or an embedding program should not, unless its
     process holds nothing the components must not see.
+
+    ``restarts=N`` caps the restarts of each component at N, whatever its own
+    policy (``restarts=0``: a component that exits or fails to start is FATAL at
+    once): the testing toolkit fails fast with it. ``None`` leaves each policy alone.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class Administrator:
         on_event: Event | None = None,
         control: bool = True,
         template: Literal["exec", "fork"] = "exec",
+        restarts: int | None = None,
     ) -> None:
         from oservices_core._config.settings import active_settings
 
@@ -103,12 +109,14 @@ class Administrator:
             where = "Administrator(template=...)"
             raise ConfigurationError(Problem(where, "template", "'exec' or 'fork'", repr(template)))
         self.template = template
+        self.restarts = restarts
         self.token = secrets.token_hex(8)
         self._loop = Loop()
         self._template: subprocess.Popen[bytes] | Forked | None = None
         self._tsock: socket.socket | None = None
         self._notify: NotifyListener | None = None
         self._control: ControlServer | None = None
+        self._http: HttpServer | None = None  # the HTTP endpoint, when admin_http is set
         self._lock_fd: int | None = None
         self._by_spawn: dict[int, Instance] = {}
         self._by_pid: dict[int, Instance] = {}
@@ -161,6 +169,11 @@ class Administrator:
                     self._changed.wait(0.5)
             # At most one look per _LOOK_EVERY: a thousand starts make thousands of events.
             time.sleep(_LOOK_EVERY)
+
+    @property
+    def http_url(self) -> str | None:
+        """Where the HTTP endpoint listens (``admin_http``); None when it is off."""
+        return None if self._http is None else self._http.url
 
     def _brief(self, name: str) -> tuple[str, bool, str]:
         instance = self.instances[name]
@@ -259,6 +272,18 @@ class Administrator:
             self._lock_fd = lock(run_dir)
             # Listening from now on: a request sent while ``up`` builds waits in the backlog.
             self._control = ControlServer(self._loop, run_dir, set(self.instances), self._dispatch)
+        if self.settings.admin_http:
+            from oservices_core._supervisor.http import serve
+
+            try:
+                self._http = serve(
+                    self._loop, self.settings, self._dispatch, lambda: self.instances,
+                    lambda: self.event_errors,
+                )
+            except OservicesError:  # its address is taken, or not this machine's
+                if self._control is not None:
+                    self._control.close()  # no socket left behind that nobody answers
+                raise
         self._env = self._environment()
         self._nofile = _procutil.raise_nofile_limit()
         self._launch_template()
@@ -332,7 +357,7 @@ class Administrator:
             self._tsock = None
         if self._template is not None:
             _procutil.wait_exit(self._template, 5.0)
-        for closing in (self._notify, self._control):
+        for closing in (self._notify, self._control, self._http):
             if closing is not None:
                 closing.close()
         if self._lock_fd is not None:
@@ -693,6 +718,10 @@ class Administrator:
                 f"last {describe_exit(returncode)}; not restarted"
             )
             self._settle(instance, "FATAL", reason)
+        elif self.restarts is not None and instance.restarts >= self.restarts:
+            ended = f"exited with {describe_exit(returncode)}"
+            ended = instance.reason if instance.failed_start else ended
+            self._settle(instance, "FATAL", f"{ended}; not restarted (restarts={self.restarts})")
         else:
             delay = policy.delay(max(len(instance.failures), instance.quick))
             instance.state = "BACKOFF"
@@ -959,6 +988,7 @@ class Administrator:
             ok(None)
         else:  # restart
             instance = self._instance(str(name))
+            self._event(instance.name, "restart requested")
 
             def started(_: object) -> None:
                 self._want(instance)
@@ -998,6 +1028,8 @@ class Administrator:
         with self._changed:
             self._version += 1
             self._changed.notify_all()
+        if self._http is not None:
+            self._http.publish(name, message)  # never blocks: a client that lags is dropped
         if self.on_event is not None:
             try:
                 self.on_event(name, message)

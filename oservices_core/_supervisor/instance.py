@@ -82,7 +82,7 @@ class Instance:
         self.log: RotatingLog | None = None
         self.fingerprint = ""
         self.waiters: list[Any] = []  # futures resolved when it next reaches a terminal state
-        self._usage: tuple[float, int | None, float | None, int | None] = (0.0, None, None, None)
+        self._usage: tuple[Any, ...] = (0.0, None, None, None, None)  # when, pid, figures
 
     def status(self, *, usage: bool = True) -> ComponentStatus:
         """Its status now, with CPU and memory read from the kernel at most once a second
@@ -106,14 +106,20 @@ class Instance:
     def usage(self) -> tuple[float | None, int | None]:
         """CPU percent and resident bytes of its process tree, read again when
         :data:`USAGE_SECONDS` old or the process changed; (None, None) without one."""
-        if not self.pid:
-            return None, None
-        now = time.monotonic()
-        when, pid, cpu, memory = self._usage
-        if pid != self.pid or now - when >= USAGE_SECONDS:
-            cpu, memory = _usage(self.pid)
-            self._usage = (now, self.pid, cpu, memory)
+        cpu, memory, _ = self.figures()
         return cpu, memory
+
+    def figures(self) -> tuple[float | None, int | None, float | None]:
+        """As :meth:`usage`, and the CPU seconds its process tree used (for metrics)."""
+        if not self.pid:
+            return None, None, None
+        now = time.monotonic()
+        when, pid, *figures = self._usage
+        if pid != self.pid or now - when >= USAGE_SECONDS:
+            figures = list(_usage(self.pid))
+            self._usage = (now, self.pid, *figures)
+        cpu, memory, seconds = figures
+        return cpu, memory, seconds
 
 
 def describe_exit(returncode: int) -> str:
@@ -128,8 +134,9 @@ def describe_exit(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _usage(pid: int) -> tuple[float | None, int | None]:
-    """CPU and memory of ``pid`` and its descendants, found from it (no scan of ``/proc``)."""
+def _usage(pid: int) -> tuple[float | None, int | None, float | None]:
+    """CPU percent, memory and CPU seconds of ``pid`` and its descendants, found from it
+    (no scan of ``/proc``)."""
     import psutil
 
     from oservices_core._supervisor.procutil import process_tree
@@ -138,7 +145,7 @@ def _usage(pid: int) -> tuple[float | None, int | None]:
         leader = psutil.Process(pid)
         born = leader.create_time()
     except (psutil.Error, OSError):  # gone, or no descriptor left to read /proc with
-        return None, None
+        return None, None, None
     seconds = 0.0
     memory = 0
     for member in process_tree(pid):
@@ -149,4 +156,4 @@ def _usage(pid: int) -> tuple[float | None, int | None]:
                 seconds += times.user + times.system
                 memory += process.memory_info().rss
     lifetime = max(time.time() - born, 1e-3)
-    return round(100 * seconds / lifetime, 2), memory
+    return round(100 * seconds / lifetime, 2), memory, seconds

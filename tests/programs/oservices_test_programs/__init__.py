@@ -10,8 +10,16 @@ import os
 import signal
 import sys
 import time
+from typing import Annotated
 
-from oservices_core import Component, Configuration, Restart, Service, notify_ready
+from oservices_core import (
+    Component,
+    Configuration,
+    FromSettings,
+    Restart,
+    Service,
+    notify_ready,
+)
 
 
 class ObedientConfiguration(Configuration):
@@ -249,6 +257,7 @@ reporter = Component(
 )
 reporting = Service(name="reporting", components=["reporter"], api="reporter")
 
+
 class ListeningConfiguration(Configuration):
     """The listening service's own value: a reload restarts its components when it changes."""
 
@@ -264,3 +273,60 @@ listening = Service(
 slowstop = Component(
     name="slowstop", main=run_stubborn, ready="log:stubborn: ready", stop_timeout=60
 )
+
+
+class BoundConfiguration(Configuration):
+    """A port derived from the base port, as a real component's would be."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, FromSettings(lambda s: s.base_port + 1)] = 8001
+
+
+class FixedConfiguration(Configuration):
+    """A port fixed in the declaration: the same in every test, unless the toolkit moves it."""
+
+    host: str = "127.0.0.1"
+    port: int = 18765
+
+
+def run_bound(configuration: BoundConfiguration | FixedConfiguration) -> None:
+    """Binds its port (an address already in use ends it with a traceback), then serves."""
+    import socket
+
+    with socket.create_server((configuration.host, configuration.port)) as server:
+        print(f"bound: listening on {configuration.port}", flush=True)
+        while True:
+            connection, _ = server.accept()
+            connection.close()
+
+
+def run_failing() -> int:
+    """Says why on standard error, and fails at once, every time (its policy would restart it)."""
+    print("failing: cannot open /nonexistent/frobnicator.conf", file=sys.stderr, flush=True)
+    return 3
+
+
+def run_mute() -> None:
+    """Runs, and never says it is ready."""
+    print("mute: running, never ready", flush=True)
+    _idle()
+
+
+bound = Component(
+    name="bound",
+    configuration=BoundConfiguration,
+    main=run_bound,
+    ready="tcp",
+    client=ListenerClient,
+    mock=ListenerMock,
+)
+fixed = Component(
+    name="fixed",
+    configuration=FixedConfiguration,
+    main=run_bound,
+    ready="tcp",
+    client=ListenerClient,
+    mock=ListenerMock,
+)
+failing = Component(name="failing", main=run_failing, ready="notify")
+mute = Component(name="mute", main=run_mute, ready="notify")
