@@ -95,6 +95,8 @@ _HARDENING = (
     ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
     ("SystemCallFilter", "@system-service"),
     ("SystemCallFilter", "~@privileged"),
+    # A filtered call fails (EPERM), which Python reports as an error, rather than killing.
+    ("SystemCallErrorNumber", "EPERM"),
     ("SystemCallArchitectures", "native"),
     ("CapabilityBoundingSet", ""),
     ("AmbientCapabilities", ""),
