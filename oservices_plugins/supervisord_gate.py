@@ -66,7 +66,8 @@ def _proxy(server_url: str) -> xmlrpc.client.ServerProxy:
 def init_state(server_url: str, program: str) -> tuple[str, int]:
     """The supervisord state name of ``program`` (``GROUP:NAME``) and its last exit status."""
     info = _proxy(server_url).supervisor.getProcessInfo(program)
-    assert isinstance(info, dict)  # supervisord's answer: a struct
+    if not isinstance(info, dict):  # supervisord answers a struct
+        raise ValueError(f"an answer supervisord would give, found {info!r}")
     return str(info["statename"]), int(info["exitstatus"])
 
 
