@@ -57,13 +57,17 @@ __all__ = [
     "enabled",
     "host_command",
     "host_components",
+    "host_init_command",
+    "host_python",
     "host_settings",
+    "host_text_problems",
     "listen_port",
     "moved_settings",
     "refuse_sqlite",
     "require",
     "resolved_at",
     "secret_variables",
+    "text_problem",
     "to_yaml",
 ]
 
@@ -105,6 +109,18 @@ def host_command(name: str, *, python: str = "", system_file: Path | None = None
     return [python or sys.executable, "-m", "oservices_core", "run", name, *tail]
 
 
+def host_python(python: str = "") -> str:
+    """The interpreter that runs oservices on a host: ``python``, else the build's own."""
+    return python or sys.executable
+
+
+def host_init_command(*, python: str = "", system_file: Path | None = None) -> list[str]:
+    """The command that runs the initialize stage (``oservices init``) on a host: what a
+    deployment runs once before any component (the directories, migrations, files)."""
+    tail = ["--system", str(system_file)] if system_file is not None else []
+    return [host_python(python), "-m", "oservices_core", "init", *tail]
+
+
 def container_command(name: str) -> list[str]:
     """The command that runs component ``name`` in a container whose image has the system
     installed; its configuration files are mounted, every layer folded in, so no system
@@ -130,6 +146,59 @@ def moved_settings(settings: Settings, home: str) -> Settings:
     """``settings`` moved to another ``home`` (a container's): directories under the
     old home follow it; directories set elsewhere stay where they are."""
     return settings.replaced({"home": home}, where="container home")
+
+
+# Values written into an engine's file -----------------------------------------------
+
+
+def text_problem(where: str, key: str, value: str, engine: str, hint: str = "") -> Problem | None:
+    """A :class:`Problem` when ``value`` cannot go into ``engine``'s file as one line of
+    text: a line break or another control character (which would start a new line, a
+    new key, a new section or program there), or a character that is not text at all
+    (a lone surrogate, from bytes that were not UTF-8). None when it can."""
+    bad = next((c for c in value if not c.isprintable()), None)
+    if bad is None:
+        return None
+    return Problem(
+        where,
+        key,
+        f"printable text on one line (it is written into {engine}'s file)",
+        f"{value!r}, which holds {bad!r}",
+        hint=hint or f"set {key} without line breaks or control characters",
+    )
+
+
+def host_text_problems(context: Context, settings: Settings, engine: str) -> list[Problem]:
+    """Every value an engine's file takes from the host's settings, the system's name and
+    its file that cannot be written there as a line (see :func:`text_problem`); a home
+    the system file gives a host relative (it would become this machine's path)."""
+    system = context.system
+    found = [
+        text_problem(
+            "settings",
+            variable.removeprefix("OSERVICES_").lower(),
+            value,
+            engine,
+            hint=f"set {variable} (or the setting in the settings file, or the host's "
+            "[hosts.HOST.settings]) on one line",
+        )
+        for variable, value in sorted(settings.environ().items())
+    ]
+    where = str(system.file) if system.file is not None else "system"
+    found.append(text_problem(where, "name", system.name, engine))
+    home = system.host_settings.get(settings.host, {}).get("home")
+    if isinstance(home, str) and not Path(home).expanduser().is_absolute():
+        found.append(
+            Problem(
+                f"{where}: hosts.{settings.host}.settings",
+                "home",
+                "an absolute path (the home on that host)",
+                repr(home),
+                hint="a relative home would be taken relative to this build's directory; "
+                f"write it in full, for example /srv/{system.name}",
+            )
+        )
+    return [problem for problem in found if problem is not None]
 
 
 # Components, hosts, ports -----------------------------------------------------------

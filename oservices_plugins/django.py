@@ -26,15 +26,16 @@ Database URLs (a relative SQLite path is relative to HOME)::
     sqlite:///data/django.sqlite3      sqlite:////var/lib/shop/db.sqlite3      sqlite:///:memory:
     postgresql://USER:PASSWORD@HOST:PORT/NAME?sslmode=require     (also postgres://)
 
+PostgreSQL needs a driver: install ``oservices[postgres]`` (psycopg).
+
 The URL is a secret (it may hold a password): masked wherever oservices shows
-it, and errors show it with its password masked. ``settings.py`` reads the
-secret key from the environment variable ``DJANGO_SECRET_KEY`` when the build
-runs with it set; otherwise the key is written into the file (and
-``DJANGO_SECRET_KEY``, if set where it runs, still wins). A ``settings.py``
-holding a value Django itself hides (a name with KEY, SECRET, PASS, TOKEN,
-API, AUTH or SIGNATURE: the secret key, a database password) is created with
-mode 0600. A dry run shows such values masked, and only names a change to a
-file that already holds them (the old side of a diff would show them).
+it, and errors show it with its password masked. ``settings.py`` holds no
+secret: ``SECRET_KEY``, ``DATABASES`` and every setting whose name Django itself
+hides (KEY, SECRET, PASS, TOKEN, API, AUTH or SIGNATURE) are read when it is
+imported, by :func:`secret_settings`, from the configuration ``django`` as it
+resolves there and then (its file, written 0600 when it holds a secret, and the
+``OSERVICES_DJANGO__*`` variables). ``DJANGO_SECRET_KEY``, when set where it
+runs, wins for the secret key (and is required when it was set at build).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import os
 import pprint
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -79,6 +81,7 @@ __all__ = [
     "oservices_initialize",
     "oservices_setup",
     "parse_database_url",
+    "secret_settings",
 ]
 
 NAME = "django"
@@ -192,10 +195,13 @@ def oservices_build(context: Context) -> None:
         return
     values = django_settings(context)
     _check_literals(context, values)
-    from_env = SECRET_ENV in os.environ
-    text = _settings_module(context.system.name, values, from_env=from_env)
-    # Private when it holds what Django itself would hide; a dry run then shows no line of it.
-    private = text != _settings_module(context.system.name, _masked(values), from_env=from_env)
+    here = _Here(
+        str(context.settings.home), context.settings.system_path(), SECRET_ENV in os.environ
+    )
+    secret = _secret_names(values)
+    text = _settings_module(context.system.name, values, here, secret)
+    # Private if it ever held what Django itself would hide (it does not: read at run time).
+    private = text != _settings_module(context.system.name, _masked(values), here, secret)
     context.write_file("django/settings.py", text, mode=0o600 if private else 0o644)
     context.write_file("django/manage.py", _MANAGE.format(system=context.system.name), mode=0o755)
 
@@ -453,16 +459,69 @@ def _masked(value: Any, key: str = "") -> Any:
     return _MASK if isinstance(value, str) and value else value
 
 
-def _settings_module(system: str, values: dict[str, Any], *, from_env: bool) -> str:
-    lines = [_SETTINGS_HEAD.format(system=system)]
+@dataclass(frozen=True)
+class _Here:
+    """Where the built ``settings.py`` reads its secrets: the home and system file of the
+    build, and whether the secret key comes from ``DJANGO_SECRET_KEY``."""
+
+    home: str
+    system_file: Path | None
+    from_env: bool
+
+
+def _secret_names(values: dict[str, Any]) -> list[str]:
+    """The settings read at run time: the secret key, the databases (their URL is a secret),
+    and every setting Django would hide."""
+    hidden = [name for name, value in values.items() if _masked(value, name) != value]
+    return list(dict.fromkeys(["SECRET_KEY", "DATABASES", *hidden]))
+
+
+def _settings_module(system: str, values: dict[str, Any], here: _Here, secret: list[str]) -> str:
+    system_file = None if here.system_file is None else str(here.system_file)
+    lines = [
+        _SETTINGS_HEAD.format(system=system),
+        "from oservices_plugins.django import secret_settings",
+        "",
+        "# Secrets are read here and now, from the configuration 'django' (never this file).",
+        f"_SECRETS = secret_settings(home={here.home!r}, system_file={system_file!r}, "
+        f"names={tuple(secret)!r})",
+        "",
+    ]
     for name, value in values.items():
-        if name != "SECRET_KEY":
+        if name not in secret:
             lines.append(f"{name} = {_literal(value)}")
-        elif from_env:
+        elif name != "SECRET_KEY":
+            lines.append(f"{name} = _SECRETS[{name!r}]")
+        elif here.from_env:
             lines.append(f'{name} = os.environ["{SECRET_ENV}"]')
         else:
-            lines.append(f'{name} = os.environ.get("{SECRET_ENV}", {_literal(value)})')
+            lines.append(f'{name} = os.environ.get("{SECRET_ENV}") or _SECRETS[{name!r}]')
     return "\n".join(lines) + "\n"
+
+
+def secret_settings(
+    *, home: str, system_file: str | None = None, names: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The Django settings ``names`` that hold secrets, as the configuration ``django``
+    resolves now for the installation at ``home``: what a built ``settings.py`` calls
+    when imported, so that no secret is written in it.
+
+    :raises ConfigurationError: the database URL is not understood (shown masked).
+    """
+    from oservices_core import Resolver, load_settings
+
+    where: dict[str, Any] = {"home": home}
+    if system_file is not None:
+        where["system_file"] = system_file
+    settings = load_settings(**where)
+    configuration = Resolver(settings).resolve(DjangoConfiguration, NAME).value
+    url = configuration.database_url.get_secret_value()
+    values: dict[str, Any] = {
+        "SECRET_KEY": configuration.secret_key.get_secret_value(),
+        "DATABASES": {"default": parse_database_url(url, home=settings.home)},
+        **configuration.extra_settings,
+    }
+    return {name: values[name] for name in names if name in values}
 
 
 def _check_literals(context: Context, values: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hypothesis
 import pytest
+from _postgres import postgres  # noqa: F401 - a real PostgreSQL server, once per session
 from _up import detached, up  # noqa: F401 - ``oservices up`` (-d) in a home of its own
 
 from oservices_core import Settings, load_settings

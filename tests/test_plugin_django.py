@@ -267,8 +267,11 @@ def test_build_writes_a_working_manage_py(site: Site) -> None:
     runs = [site.oservices("init", env=secret), site.oservices("build", env=secret)]
     assert [run.code for run in runs] == [0, 0], [run.output for run in runs]
     settings_py, manage_py = site.config / "settings.py", site.config / "manage.py"
-    assert SECRET in settings_py.read_text()  # no DJANGO_SECRET_KEY at build: written in
-    assert (mode(settings_py), mode(manage_py)) == (0o600, 0o755)
+    assert SECRET not in settings_py.read_text()  # read when imported, from the configuration
+    assert (mode(settings_py), mode(manage_py)) == (0o644, 0o755)
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    printed = site.manage("shell", "-v", "0", "-c", code, env=secret)  # where it runs
+    assert printed.stdout.strip() == SECRET, printed.output
 
     check = site.manage("check")
     assert check.code == 0, check.output
@@ -302,20 +305,25 @@ def test_dry_run_build_masks_secrets(site: Site) -> None:
     }
     dry = site.oservices("build", "--dry-run", env=env)
     assert dry.code == 0, dry.output
-    assert f"{site.config / 'settings.py'}: private file, diff not shown" in dry.stdout
+    assert f"+++ {site.config / 'settings.py'}" in dry.stdout  # no secret in it: shown
     assert SECRET not in dry.output
     assert PASSWORD not in dry.output
     assert not site.config.exists()
 
     build = site.oservices("build", env=env)
     assert build.code == 0, build.output
-    assert PASSWORD in (site.config / "settings.py").read_text()
-    assert mode(site.config / "settings.py") == 0o600
+    # Never written in settings.py: read when it is imported, from the configuration.
+    assert PASSWORD not in (site.config / "settings.py").read_text()
+    assert SECRET not in (site.config / "settings.py").read_text()
+    assert mode(site.config / "settings.py") == 0o644
+    code = "from django.conf import settings; print(settings.DATABASES['default']['PASSWORD'])"
+    printed = site.manage("shell", "-v", "0", "-c", code, env=env)  # where it runs
+    assert printed.stdout.strip() == PASSWORD, printed.output
     unchanged = site.oservices("build", "--dry-run", env=env)
     assert PASSWORD not in unchanged.output
     assert "nothing changed" in unchanged.stdout
     changed = site.oservices("build", "--dry-run", env=env | {"OSERVICES_DJANGO__DEBUG": "0"})
-    assert f"{site.config / 'settings.py'}: private file, diff not shown" in changed.stdout
+    assert "DEBUG = False" in changed.stdout  # a file without secrets: its diff is shown
     assert "build: would write 2 files (2 would update)" in changed.stdout  # and django.toml
     shown = site.oservices("config", "show", "django", env=env)
     for run in (changed, shown):
@@ -443,12 +451,13 @@ def test_build_hides_what_django_hides(
     run_workflow(system_of(settings, "api"), ["build"], dry_run=True)
     shown = capsys.readouterr().out
     settings_py = settings.config_dir / "django" / "settings.py"
-    assert f"{settings_py}: private file, diff not shown" in shown
+    assert f"+++ {settings_py}" in shown  # no secret in it: shown
     assert PASSWORD not in shown
 
     run_workflow(system_of(settings, "api"), ["build"])
-    assert f"EMAIL_HOST_PASSWORD = '{PASSWORD}'" in settings_py.read_text()
-    assert mode(settings_py) == 0o600
+    assert PASSWORD not in settings_py.read_text()
+    assert "EMAIL_HOST_PASSWORD = _SECRETS['EMAIL_HOST_PASSWORD']" in settings_py.read_text()
+    assert mode(settings_py) == 0o644
 
 
 @pytest.mark.usefixtures("shop")

@@ -49,6 +49,24 @@ def test_without_a_file_every_component(registry: Registry) -> None:
     assert list(system.components) == ["cleaner", "shop-api", "shop-worker"]
     assert list(system.services) == ["shop"]
     assert sorted(system.configurations()) == ["shop-api"]
+    assert system.name == "shop"  # its single service's: engines name groups after it
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "name"),
+    [
+        ("system.toml", 'services = ["shop"]\n', "shop"),  # the single service's
+        ("corner.toml", 'components = ["cleaner"]\n', "corner"),  # else the file's own
+        ("system.toml", 'components = ["cleaner"]\n', "system"),
+        ("corner.toml", 'name = "given"\nservices = ["shop"]\n', "given"),  # named: kept
+    ],
+)
+def test_a_system_without_a_name_takes_one_of_its_own(
+    registry: Registry, home: Path, file: str, text: str, name: str
+) -> None:
+    path = home / file
+    path.write_text(text)
+    assert System.load(path, registry).name == name
 
 
 def test_file_picks_services_and_loose_components(registry: Registry, home: Path) -> None:

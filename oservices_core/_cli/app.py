@@ -112,9 +112,9 @@ def _error(exc: Exception) -> int:
 
 def _activate_options(args: argparse.Namespace) -> None:
     """``--strict`` is ``OSERVICES_STRICT=1``, ``--host NAME`` is ``OSERVICES_HOST=NAME``,
-    ``--http HOST:PORT`` is ``OSERVICES_ADMIN_HTTP`` and
-    ``--system FILE`` is ``OSERVICES_SYSTEM_FILE=FILE`` for the command: activate settings
-    saying so (so the processes it starts inherit them)."""
+    ``--environment NAME`` is ``OSERVICES_ENVIRONMENT=NAME``, ``--http HOST:PORT`` is
+    ``OSERVICES_ADMIN_HTTP`` and ``--system FILE`` is ``OSERVICES_SYSTEM_FILE=FILE`` for the
+    command: activate settings saying so (so the processes it starts inherit them)."""
     _system_alias(args)
     if getattr(args, "detach", False):
         return  # ``up -d`` passes them on to the Administrator it starts, which reads settings
@@ -123,6 +123,8 @@ def _activate_options(args: argparse.Namespace) -> None:
         values["strict"] = True
     if getattr(args, "host", None):
         values["host"] = args.host
+    if getattr(args, "environment", None):
+        values["environment"] = args.environment
     if getattr(args, "system", None):
         values["system_file"] = os.path.abspath(args.system)
     if getattr(args, "http", None):
@@ -290,6 +292,12 @@ def _stage_parsers(commands: Commands) -> None:
             metavar="NAME",
             help="the host whose files to write, as the system file names it "
             "(the host setting; default: OSERVICES_HOST, else this machine's name)",
+        )
+        parser.add_argument(
+            "--environment",
+            metavar="NAME",
+            help="the environment to write files for, such as prod (the environment setting; "
+            "default: OSERVICES_ENVIRONMENT, else dev)",
         )
         parser.add_argument(
             "--force", action="store_true", help="run even when the last build had the same inputs"

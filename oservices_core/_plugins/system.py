@@ -53,7 +53,7 @@ class _Host(BaseModel):
 
 class _SystemFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = "system"
+    name: str | None = None
     services: list[str] = Field(default_factory=list)
     components: list[str] = Field(default_factory=list)
     configurations: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -110,7 +110,7 @@ class System:
             for s in registry.services.values()
             if all(c in registry.components for c in s.components)
         ]
-        return cls(registry, services=services)
+        return cls(registry, name=default_name(services, None), services=services)
 
     @classmethod
     def load(cls, path: str | Path, registry: Registry) -> System:
@@ -134,7 +134,7 @@ class System:
             raise ConfigurationError(problems, subject=str(path))
         system = cls(
             registry,
-            name=parsed.name,
+            name=parsed.name or default_name(parsed.services, path),
             components=_members(parsed, registry),
             services=parsed.services,
             file=path,
@@ -213,6 +213,17 @@ class System:
             host_settings=self.host_settings,
             source=self.source,
         )
+
+
+def default_name(services: list[str], path: Path | None) -> str:
+    """A system's name when its file gives none: its single service's, else the file's
+    own (``shop.toml``: ``shop``), else ``system``. Engines name their groups, targets
+    and projects after it, so two systems on one machine should not share one."""
+    if len(services) == 1:
+        return services[0]
+    if path is not None and path.stem not in ("", "system"):
+        return path.stem
+    return "system"
 
 
 def load_system(
