@@ -633,8 +633,9 @@ def test_status_figures_cover_the_process_tree(up: Callable[..., Running]) -> No
     running = up(["forker"])  # two children, each with a child of its own
     forker = running.wait_healthy()["forker"]
     leader = psutil.Process(forker["pid"])
+    # Ready once its children are forked; their own children may come a moment later.
+    wait_for(lambda: len(leader.children(recursive=True)) == 4, 10, "the forker's grandchildren")
     tree = [leader, *leader.children(recursive=True)]
-    assert len(tree) == 5
     expected = sum(p.memory_info().rss for p in tree)
     time.sleep(1.1)  # past the cached figures
     memory = running.statuses()["forker"]["memory"]
