@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _engines import needed
 from _processes import wait_for
 from test_observe import COMPONENTS, Served
 
@@ -45,12 +46,8 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"no {', '.join(missing)} on this machine: apt-get install chromium chromium-driver "
-            "(.ci/run does)"
-        )
+    for path in (CHROMIUM, CHROMEDRIVER):
+        needed(path, "apt-get install chromium chromium-driver; .ci/run does")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):

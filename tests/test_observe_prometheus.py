@@ -9,7 +9,6 @@ each component. A missing ``prometheus`` fails the test: ``.ci/run`` installs it
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _engines import needed
 from _processes import free_port, wait_for
 from test_observe import ANY, COMPONENTS, Served
 
@@ -40,9 +40,7 @@ scrape_configs:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[str, Path], str]]:
     """Start Prometheus scraping ``target`` with the token in ``token``; its address."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("no prometheus on this machine: apt-get install prometheus (.ci/run does)")
+    binary = needed("prometheus", "apt-get install prometheus; .ci/run does")
     started: list[subprocess.Popen[bytes]] = []
     output = tmp_path / "prometheus.out"
 

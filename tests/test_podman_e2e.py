@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _engines import missing
 from _images import Images, engine_environment, images, missing_tools
 from _processes import free_port, wait_for
 from _venv import ROOT, checked, wheel
@@ -51,11 +52,12 @@ print(configuration.api_url, WorkerClient(configuration).processed())
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Images:
     """The images, built from this tree's wheels (cached between sessions)."""
-    missing = missing_tools()
-    assert not missing, (
-        f"missing {', '.join(missing)}: apt-get install podman runc catatonit debootstrap "
-        "golang-github-containernetworking-plugin-dnsname, pip install podman-compose"
-    )
+    if lacking := missing_tools():
+        missing(
+            ", ".join(lacking),
+            "apt-get install podman runc catatonit debootstrap "
+            "golang-github-containernetworking-plugin-dnsname; pip install podman-compose",
+        )
     base = tmp_path_factory.mktemp("images")
     wheelhouse = base / "wheelhouse"
     command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
