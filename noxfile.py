@@ -44,7 +44,9 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".", *group("test"))
     # Absolute: a process forked in a test's own directory saves its data here too.
     data = str(Path(".coverage").resolve())
-    session.run("pytest", "--cov", "--cov-branch", "--cov-report=term-missing", *session.posargs,
+    # The slowest tests are listed: the run's time has a ceiling (CONTRIBUTING.md).
+    report = ("--cov-report=term-missing", "--durations=20")
+    session.run("pytest", "--cov", "--cov-branch", *report, *session.posargs,
                 env={"COVERAGE_FILE": data})
 
 
