@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from typing import Any
 
 import psutil
 import pytest
+from _loop import looping
 from _processes import TOKEN, carrying, wait_for
 from _run import environ, oservices_in
 from _up import PROGRAMS, Up
@@ -334,25 +334,8 @@ def _server(run_dir: Path, dispatch: _control.Dispatch) -> Iterator[ControlServe
     """A control server on a loop of its own, in a thread."""
     loop = Loop()
     server = ControlServer(loop, run_dir, {"obedient"}, dispatch)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            loop.run_once()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with looping(loop, server.close):
         yield server
-    finally:
-
-        def finish() -> None:
-            done.set()
-            server.close()
-
-        loop.submit(finish).result(10)
-        thread.join(10)
-        loop.close()
 
 
 def test_a_client_that_does_not_read_its_answer_blocks_no_one(

@@ -23,7 +23,6 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from typing import Any
 import psutil
 import pytest
 from _http import LOOPBACK, Endpoint, endpoint, read_all, status_of
+from _loop import looping
 from _processes import wait_for
 from _run import environ, oservices_in
 from _up import PROGRAMS, Up
@@ -549,25 +549,8 @@ def _server(run_dir: Path, page: bytes = b"<!doctype html>") -> Iterator[HttpSer
     loop = Loop()
     backend = _backend(run_dir, page)
     server = HttpServer(loop, "127.0.0.1", 0, run_dir, backend)
-    done = threading.Event()
-
-    def run() -> None:
-        while not done.is_set():
-            loop.run_once()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with looping(loop, server.close):
         yield server
-    finally:
-
-        def finish() -> None:
-            done.set()
-            server.close()
-
-        loop.submit(finish).result(10)
-        thread.join(10)
-        loop.close()
     assert not (run_dir / TOKEN_FILE).exists()
 
 
