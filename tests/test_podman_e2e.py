@@ -2,7 +2,8 @@
 
 No registry is reachable, so the images are built here (``tests/_images.py``): the
 shop's image (Debian bookworm, a virtual environment with the wheels of oservices
-and of the demo, psycopg) and a PostgreSQL image from Debian's package. The build
+and of the demo, and psycopg from the ``postgres`` extra) and a PostgreSQL image
+from Debian's package. The build
 runs in the shop's image, as any machine with the system installed runs it:
 ``oservices build`` with compose enabled. Then ``podman-compose up -d`` on the file
 it wrote, with nothing done by hand: the init service migrates the database, the API
@@ -66,7 +67,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Images:
     log = base / "images.log"
     started = time.monotonic()
     try:
-        found = images(wheels, ["psycopg[binary]"], log)
+        # PostgreSQL's driver as a user gets it: the extra `postgres` of the oservices wheel.
+        found = images(wheels, [f"oservices[postgres] @ {wheels[0].as_uri()}"], log)
     except RuntimeError as exc:
         pytest.fail(f"{exc}\n{log.read_text(errors='replace')[-4000:]}")
     found.seconds = time.monotonic() - started
